@@ -1,0 +1,111 @@
+"""Command line: headless --print/--json/--save, or the app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tui import __version__
+from tui.core.errors import ModelFileError
+
+FORMATS = ("full", "state_dict", "safetensors")
+
+
+class _Ordered(argparse.Action):
+    """--freeze/--unfreeze keep their relative order in one list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        ops = list(getattr(namespace, "ops", None) or [])
+        ops.append((values, self.dest == "unfreeze"))
+        namespace.ops = ops
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modeltree",
+        description="Look inside a PyTorch model file without running it; freeze parts; save again.",
+    )
+    p.add_argument("file", help="model file (.pth/.pt/.bin/.ckpt/.safetensors), shard directory or index.json")
+    p.add_argument("--version", action="version", version=f"modeltree {__version__}")
+    p.add_argument("--print", dest="print_", action="store_true", help="print the module tree and totals")
+    p.add_argument("--depth", type=int, default=None, metavar="N", help="with --print: levels to show")
+    p.add_argument("--json", action="store_true", help="print one JSON document describing the file")
+    p.add_argument("--key", default=None, help="in a checkpoint, which model to show (e.g. model_state_dict)")
+    p.add_argument("--scan", action="store_true",
+                   help="only report what torch.load would run: exit 0 clean, 3 suspicious")
+    p.add_argument("--freeze", action=_Ordered, metavar="GLOB", help="freeze matching parameters (repeatable)")
+    p.add_argument("--unfreeze", action=_Ordered, metavar="GLOB", help="unfreeze matching parameters (repeatable)")
+    p.add_argument("--save", metavar="OUT", help="write the (edited) model to OUT")
+    p.add_argument("--format", choices=FORMATS, default=None, help="what --save writes")
+    p.add_argument("--freeze-plan", action="store_true", help="with --save: also write OUT's .freeze.json")
+    p.add_argument("--whole-checkpoint", action="store_true",
+                   help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
+    p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.set_defaults(ops=[])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.depth is not None and args.depth < 0:
+        parser().error("--depth must be 0 or more")
+    if (args.ops or args.format or args.freeze_plan or args.force) and not args.save and not args.json and not args.print_:
+        parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
+    headless = args.print_ or args.json or args.save or args.scan
+    if not headless:
+        from tui.app import run_app
+
+        return run_app(args.file, key=args.key)
+    try:
+        return _headless(args)
+    except ModelFileError as e:
+        print(f"modeltree: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("modeltree: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _headless(args: argparse.Namespace) -> int:
+    from tui.core.edit import Editor
+    from tui.core.reader import open_model
+
+    mf = open_model(args.file, key=args.key)
+    if args.scan:
+        return _scan(mf)
+    editor = Editor(mf)
+    for pattern, value in args.ops:
+        if not editor.matching(pattern):
+            raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
+        editor.apply_pattern(pattern, value)
+    if args.json:
+        from tui.core.report import to_json
+
+        json.dump(to_json(mf), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    if args.print_:
+        from tui.printing import make_console, print_model
+
+        print_model(mf, depth=args.depth, console=make_console())
+    if args.save:
+        from tui.core.save import save, summary
+
+        result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
+                      force=args.force, whole_checkpoint=args.whole_checkpoint)
+        print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _scan(mf) -> int:
+    danger = [w for w in mf.warnings if w.severity == "danger"]
+    for w in mf.warnings:
+        print(w.line())
+    if danger:
+        print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
+              f"{len(danger)} thing(s) named in the file")
+        return 3
+    print(f"{mf.path}: clean: nothing in the file would run code")
+    return 0

@@ -1,0 +1,1 @@
+"""Pure model layer: no textual, and no torch on the read path."""

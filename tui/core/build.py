@@ -1,0 +1,389 @@
+"""Turn an unpickled stand-in graph into the module tree and value tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from tui.core.model import (
+    Counts,
+    Finding,
+    ModuleNode,
+    StorageRef,
+    TensorInfo,
+    ValueNode,
+)
+from tui.core.unpickle import (
+    DType,
+    Flag,
+    Marker,
+    ParamRec,
+    ReadResult,
+    StandIn,
+    StorageRec,
+    TensorRec,
+    classify_global,
+    is_standin,
+    type_name,
+)
+
+MAX_VALUE_NODES = 20_000
+MAX_VALUE_DEPTH = 48
+
+
+# -- what is what ----------------------------------------------------------------
+def module_state(obj: Any) -> dict | None:
+    """The __dict__ of a pickled nn.Module stand-in, or None if obj isn't one."""
+    if not is_standin(obj):
+        return None
+    state = obj._mt_state
+    if isinstance(state, tuple) and state and isinstance(state[0], dict):
+        state = state[0]
+    if isinstance(state, dict) and "_modules" in state and "_parameters" in state:
+        return state
+    return None
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, (TensorRec, ParamRec))
+
+
+def is_state_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(is_tensor(v) for v in obj.values())
+    )
+
+
+def items_of(d: Any) -> list[tuple[Any, Any]]:
+    if isinstance(d, dict):
+        return list(d.items())
+    if is_standin(d) and d._mt_items:  # a dict subclass we don't have
+        return [(k, v) for k, v in d._mt_items if k is not None]
+    return []
+
+
+# -- module trees ----------------------------------------------------------------
+class TreeBuilder:
+    """Builds ModuleNodes and unique TensorInfos, in named_modules() order."""
+
+    def __init__(self, storage_path: str = "") -> None:
+        self.tensors: dict[int, TensorInfo] = {}  # id(rec) → info
+        self.order: list[TensorInfo] = []
+        self.modules: dict[str, ModuleNode] = {}
+        self.storage_path = storage_path
+        self._storage_refs: dict[int, StorageRef] = {}
+
+    def info(self, rec: Any, name: str, kind: str, requires_grad_known: bool = True) -> TensorInfo:
+        existing = self.tensors.get(id(rec))
+        if existing is not None:
+            existing.names.append(name)
+            return existing
+        data = rec.data if isinstance(rec, ParamRec) else rec
+        rg: bool | None = bool(rec.requires_grad) if requires_grad_known else None
+        info = TensorInfo(
+            names=[name], shape=data.shape, dtype=data.dtype, kind=kind,  # type: ignore[arg-type]
+            requires_grad=rg, device=data.storage.location if data.storage else "meta",
+            storage=self.storage(data.storage), storage_offset=data.offset,
+            stride=data.stride, quantized=data.quantized,
+            note=data.note or (f"subclass {data.subclass}" if data.subclass else ""),
+            original_requires_grad=rg,
+        )
+        self.tensors[id(rec)] = info
+        self.order.append(info)
+        return info
+
+    def storage(self, rec: StorageRec | None) -> StorageRef | None:
+        if rec is None:
+            return None
+        ref = self._storage_refs.get(id(rec))
+        if ref is None:
+            ref = StorageRef(rec.key, rec.dtype, rec.location, rec.numel, self.storage_path)
+            self._storage_refs[id(rec)] = ref
+        return ref
+
+    def node(self, name: str, key: str, type_: str | None, parent: ModuleNode | None) -> ModuleNode:
+        n = ModuleNode(name=name, key=key, type=type_, parent=parent,
+                       depth=parent.depth + 1 if parent else 0)
+        if parent is not None:
+            parent.children.append(n)
+        self.modules[name] = n
+        return n
+
+    def from_module(self, obj: Any) -> ModuleNode:
+        """Walk a pickled nn.Module iteratively (models nest hundreds deep)."""
+        seen: set[int] = set()
+        root = self.node("", "", type_name(obj), None)
+        stack: list[tuple[Any, ModuleNode]] = [(obj, root)]
+        pending_buffers: list[tuple[ModuleNode, dict]] = []
+        while stack:
+            mod, node = stack.pop()
+            seen.add(id(mod))
+            state = module_state(mod) or {}
+            for pname, p in items_of(state.get("_parameters")):
+                if p is None:
+                    node.none_params.append(str(pname))
+                elif is_tensor(p):
+                    node.params.append((str(pname), self.info(p, node.qualify(str(pname)), "parameter")))
+            pending_buffers.append((node, state))
+            kids = []
+            for cname, child in items_of(state.get("_modules")):
+                if child is None or module_state(child) is None:
+                    node.none_children.append(str(cname))
+                    continue
+                if id(child) in seen:  # shared module: named_modules lists it once
+                    continue
+                seen.add(id(child))
+                kids.append((child, self.node(node.qualify(str(cname)), str(cname),
+                                              type_name(child), node)))
+            stack.extend(reversed(kids))
+        # named_buffers() comes after every parameter, in the same module order.
+        for node, state in _preorder_pairs(root, pending_buffers):
+            non_persistent = state.get("_non_persistent_buffers_set") or ()
+            non_persistent = set(non_persistent) if isinstance(non_persistent, (set, frozenset, list, tuple)) else set()
+            for bname, b in items_of(state.get("_buffers")):
+                if b is None or not is_tensor(b):
+                    continue
+                node.buffers.append((str(bname), self.info(b, node.qualify(str(bname)), "buffer")))
+                if bname in non_persistent:
+                    node.non_persistent.append(str(bname))
+        return root
+
+    def from_flat(self, items: Iterable[tuple[str, Any]], requires_grad_known: bool,
+                  alias_by_view: bool = True) -> ModuleNode:
+        """A tree from dotted tensor names (state_dict, safetensors): classes unknown."""
+        root = self.node("", "", None, None)
+        views: dict[tuple, Any] = {}
+        for name, rec in items:
+            parts = name.split(".")
+            node = root
+            for i, part in enumerate(parts[:-1]):
+                qual = ".".join(parts[: i + 1])
+                child = self.modules.get(qual)
+                if child is None:
+                    child = self.node(qual, part, None, node)
+                node = child
+            data = rec.data if isinstance(rec, ParamRec) else rec
+            if alias_by_view and isinstance(data, TensorRec) and data.storage is not None:
+                # state_dict() detaches: tied weights become two tensors over one view.
+                view = (id(data.storage), data.offset, data.shape, data.stride, data.dtype)
+                rec = views.setdefault(view, rec)
+            node.params.append((parts[-1], self.info(rec, name, "unknown", requires_grad_known)))
+        return root
+
+
+def _preorder_pairs(root: ModuleNode, pairs: list[tuple[ModuleNode, dict]]):
+    by_node = {id(n): s for n, s in pairs}
+    for node in root.walk():
+        yield node, by_node.get(id(node), {})
+
+
+# -- rolled-up counts --------------------------------------------------------------
+def rollup(root: ModuleNode) -> None:
+    """Counts per node over the unique tensors of its subtree, in O(model).
+
+    Tensors bound once are summed bottom-up; tied tensors (several names) are
+    added once to every node on the union of their owners' ancestor chains.
+    """
+    nodes = list(root.walk())
+    shared: dict[int, tuple[TensorInfo, list[ModuleNode], bool]] = {}
+    for node in nodes:
+        node.counts = Counts()
+    for node in reversed(nodes):
+        c = node.counts
+        for group, is_buffer in ((node.params, False), (node.buffers, True)):
+            for _, t in group:
+                if len(t.names) > 1:
+                    shared.setdefault(id(t), (t, [], is_buffer))[1].append(node)
+                elif is_buffer:
+                    add_buffer(c, t, +1)
+                else:
+                    add_tensor(c, t, +1)
+        if node.parent is not None:
+            merge(node.parent.counts, c)
+    for t, owners, is_buffer in shared.values():
+        for n in ancestors_union(owners):
+            (add_buffer if is_buffer else add_tensor)(n.counts, t, +1)
+
+
+def ancestors_union(owners: Iterable[ModuleNode]) -> list[ModuleNode]:
+    out: dict[int, ModuleNode] = {}
+    for node in owners:
+        n: ModuleNode | None = node
+        while n is not None and id(n) not in out:
+            out[id(n)] = n
+            n = n.parent
+    return list(out.values())
+
+
+def merge(into: Counts, c: Counts) -> None:
+    for f in ("numel", "trainable", "frozen", "unknown", "tensors", "trainable_tensors",
+              "frozen_tensors", "nbytes", "buffer_numel", "buffer_nbytes", "buffers"):
+        setattr(into, f, getattr(into, f) + getattr(c, f))
+
+
+def add_buffer(c: Counts, t: TensorInfo, sign: int) -> None:
+    c.buffers += sign
+    c.buffer_numel += sign * t.numel
+    c.buffer_nbytes += sign * t.nbytes
+
+
+def add_tensor(c: Counts, t: TensorInfo, sign: int) -> None:
+    n = t.numel
+    c.numel += sign * n
+    c.tensors += sign
+    c.nbytes += sign * t.nbytes
+    if t.requires_grad is True:
+        c.trainable += sign * n
+        c.trainable_tensors += sign
+    elif t.requires_grad is False:
+        c.frozen += sign * n
+        c.frozen_tensors += sign
+    else:
+        c.unknown += sign * n
+
+
+# -- value trees -----------------------------------------------------------------
+def describe(obj: Any) -> tuple[str, str]:
+    """(type, one-line summary) of any unpickled value."""
+    if isinstance(obj, ParamRec):
+        d = obj.data
+        return "parameter", f"Parameter {d.dtype}{list(d.shape)} requires_grad={obj.requires_grad}"
+    if isinstance(obj, TensorRec):
+        return "tensor", f"tensor {obj.dtype}{list(obj.shape)}"
+    if isinstance(obj, Flag):
+        return "bool", repr(obj)
+    if obj is None or isinstance(obj, (bool, int, float, complex)):
+        return type(obj).__name__, repr(obj)
+    if isinstance(obj, str):
+        text = obj if len(obj) <= 80 else obj[:77] + "…"
+        return "str", repr(text)
+    if isinstance(obj, (bytes, bytearray)):
+        return type(obj).__name__, f"{len(obj)} bytes"
+    if isinstance(obj, DType):
+        return "dtype", obj.name
+    if isinstance(obj, Marker):
+        return "torch", obj.name
+    if isinstance(obj, dict):
+        return "dict", f"dict ({len(obj)} items)"
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return type(obj).__name__, f"{type(obj).__name__} ({len(obj)} items)"
+    if module_state(obj) is not None:
+        return "module", f"module {type_name(obj)}"
+    if is_standin(obj):
+        return "object", f"object {type_name(obj)}"
+    return type(obj).__name__, repr(obj)[:80]
+
+
+def _children(obj: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k), v
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield str(i), v
+    elif isinstance(obj, (set, frozenset)):
+        for i, v in enumerate(sorted(obj, key=repr)):
+            yield str(i), v
+    elif module_state(obj) is not None:
+        # A module's own attributes (configs, tokenizers…); its children/tensors are the tree.
+        for k, v in module_state(obj).items():
+            if isinstance(k, str) and not k.startswith("_"):
+                yield k, v
+    elif is_standin(obj):
+        if obj._mt_args:
+            yield "args", obj._mt_args
+        if obj._mt_state is not None:
+            st = obj._mt_state
+            if isinstance(st, dict):
+                yield from ((str(k), v) for k, v in st.items())
+            else:
+                yield "state", st
+        if obj._mt_items:
+            for i, (k, v) in enumerate(obj._mt_items):
+                yield (str(k) if k is not None else str(i)), v
+
+
+def value_tree(root: Any, key: str = "") -> ValueNode:
+    """Iterative, bounded: shared objects shown once, cycles and 'billion laughs'
+    graphs cost at most MAX_VALUE_NODES nodes."""
+    typ, summary = describe(root)
+    top = ValueNode(key or "(file)", typ, summary, path="")
+    seen: dict[int, str] = {}
+    budget = MAX_VALUE_NODES
+    stack: list[tuple[Any, ValueNode, int]] = [(root, top, 0)]
+    while stack:
+        obj, vnode, depth = stack.pop()
+        if isinstance(obj, (str, bytes, int, float, type(None))) or is_tensor(obj):
+            continue
+        if id(obj) in seen and seen[id(obj)] != vnode.path:
+            vnode.summary += f"  (same object as {seen[id(obj)] or '(file)'})"
+            continue
+        seen[id(obj)] = vnode.path
+        if depth >= MAX_VALUE_DEPTH:
+            vnode.summary += "  (nested too deep to show)"
+            continue
+        kids = []
+        for k, v in _children(obj):
+            if budget <= 0:
+                vnode.children.append(ValueNode("…", "more", "more values not shown"))
+                break
+            budget -= 1
+            t, s = describe(v)
+            child = ValueNode(k, t, s, path=f"{vnode.path}.{k}" if vnode.path else k)
+            vnode.children.append(child)
+            kids.append((v, child, depth + 1))
+        stack.extend(reversed(kids))
+    return top
+
+
+# -- findings --------------------------------------------------------------------
+def findings(read: ReadResult) -> list[Finding]:
+    """What a plain torch.load would do with this file, per global it names."""
+    out: list[Finding] = []
+    calls_by_cls: dict[type, list[StandIn]] = {}
+    for call in read.calls:
+        calls_by_cls.setdefault(type(call), []).append(call)
+    for qual, cls in read.globals.items():
+        module, name = cls._mt_module, cls._mt_name
+        kind = classify_global(module, name)
+        if kind is None:
+            continue
+        calls = calls_by_cls.get(cls, [])
+        if kind == "danger":
+            if (module, name) == ("builtins", "getattr") and calls and all(_benign_getattr(c) for c in calls):
+                continue  # bound methods of modules, e.g. lazy-module hooks
+            if not calls:
+                out.append(Finding("danger", qual, "named in the file (torch.load would import it)"))
+            for c in calls[:20]:
+                out.append(Finding("danger", qual, f"would be called as {qual}({_args(c)})"))
+            if len(calls) > 20:
+                out.append(Finding("danger", qual, f"… and {len(calls) - 20} more calls"))
+        elif kind == "main":
+            out.append(Finding("unknown-class", qual, "defined in a script or notebook (__main__): "
+                               "torch.load needs that class's code"))
+        else:
+            out.append(Finding("unknown-class", qual, f"package '{module.split('.')[0]}' is "
+                               "not installed here: torch.load would fail"))
+    return out
+
+
+def _benign_getattr(call: StandIn) -> bool:
+    args = call._mt_args
+    return (len(args) == 2 and module_state(args[0]) is not None and isinstance(args[1], str)
+            and not args[1].startswith("__"))
+
+
+def _args(call: StandIn) -> str:
+    parts = []
+    for a in call._mt_args:
+        if isinstance(a, (str, bytes, int, float, bool, type(None))):
+            r = repr(a)
+            parts.append(r if len(r) <= 120 else r[:117] + "…")
+        elif is_standin(a):
+            parts.append(f"<{type_name(a)}>")
+        else:
+            parts.append(f"<{type(a).__name__}>")
+    return ", ".join(parts)

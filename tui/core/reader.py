@@ -1,0 +1,312 @@
+"""open_model(): detect the format from content and build a ModelFile."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui.core import build
+from tui.core.build import TreeBuilder, is_state_dict, module_state, rollup, value_tree
+from tui.core.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.errors import ModelFileError
+from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode
+from tui.core.safetensors_read import (
+    STEntry,
+    find_index,
+    is_safetensors,
+    read_header,
+    read_index,
+)
+from tui.core.unpickle import ParamRec, TensorRec
+
+# Checkpoint keys that usually hold "the" model, best first.
+PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
+                  "model_state", "weights", "params", "ema", "model_ema")
+
+
+@dataclass
+class Candidate:
+    key: str  # path of keys joined with "/"
+    obj: Any
+    kind: str  # "module" | "state_dict"
+    size: int = 0
+
+
+@dataclass(eq=False)
+class SourceInfo:
+    """What the writers need to get back at the bytes (reader-private)."""
+
+    kind: str  # "torch" | "safetensors" | "torchscript" | "sharded-torch"
+    torch: TorchSource | None = None
+    st_entries: dict[str, STEntry] = field(default_factory=dict)
+    shards: list[TorchSource] = field(default_factory=list)
+    model_obj: Any = None  # the module / state-dict object the tree was built from
+    script: Any = None  # TorchScript module (loaded with torch.jit.load)
+    metadata: dict = field(default_factory=dict)
+
+
+def open_model(path: str, key: str | None = None) -> ModelFile:
+    """Read the structure of a model file, directory or index without running it."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelFileError(path, "no such file or directory") from None
+    except OSError as e:
+        raise ModelFileError(path, e.strerror or str(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        mf = _open_dir(path)
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelFileError(path, "not a regular file")
+        try:
+            with open(path, "rb") as f:
+                head = f.read(64)
+        except OSError as e:
+            raise ModelFileError(path, e.strerror or str(e)) from None
+        if not head:
+            raise ModelFileError(path, "the file is empty")
+        if path.endswith(".index.json"):
+            mf = _open_index(path)
+        elif is_zip(head):
+            mf = _open_zip(path, key)
+        elif is_safetensors(head, st.st_size):
+            mf = _open_safetensors(path)
+        elif head[:1] == b"\x80" or head[:1] in b"(]}cI":
+            mf = _from_torch(path, open_pickle_stream(path), key)
+        else:
+            raise ModelFileError(path, "not a PyTorch or safetensors file")
+    mf.file_size = _size(path)
+    from tui.core.freeze_plan import apply_plan_beside  # late: plans are optional
+
+    apply_plan_beside(mf)
+    return mf
+
+
+def _size(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+    return os.path.getsize(path)
+
+
+def _open_zip(path: str, key: str | None) -> ModelFile:
+    z, prefix, names = read_zip(path)
+    z.close()
+    if prefix + "constants.pkl" in names:
+        return _open_torchscript(path)
+    return _from_torch(path, open_zip(path), key)
+
+
+# -- torch.save pickles ---------------------------------------------------------------
+def _from_torch(path: str, src: TorchSource, key: str | None) -> ModelFile:
+    root_obj = src.read.root
+    warnings = build.findings(src.read)
+    candidates = find_models(root_obj)
+    fmt, chosen = _classify(root_obj, candidates)
+    if key is not None:
+        match = [c for c in candidates if c.key == key]
+        if not match:
+            keys = ", ".join(c.key for c in candidates) or "none"
+            raise ModelFileError(path, f"no model under key {key!r} (models found: {keys})")
+        chosen = match[0]
+    mf = _model_file(path, fmt, src.container, root_obj, chosen, warnings)
+    mf.model_keys = [c.key for c in candidates]
+    mf.source = SourceInfo("torch", torch=src, model_obj=chosen.obj if chosen else None)
+    return mf
+
+
+def _classify(root_obj: Any, candidates: list[Candidate]) -> tuple[str, Candidate | None]:
+    if candidates and candidates[0].key == "":
+        return ("full_model" if candidates[0].kind == "module" else "state_dict"), candidates[0]
+    if candidates:
+        return "checkpoint", pick_default(candidates)
+    return "value", None
+
+
+def pick_default(candidates: list[Candidate]) -> Candidate:
+    by_key = {c.key: c for c in candidates}
+    for k in PREFERRED_KEYS:
+        if k in by_key:
+            return by_key[k]
+    return max(candidates, key=lambda c: c.size)
+
+
+def find_models(obj: Any, max_depth: int = 3) -> list[Candidate]:
+    """Modules and state_dicts in the object, breadth-first, the top one first."""
+    out: list[Candidate] = []
+    seen: set[int] = set()
+    queue: list[tuple[str, Any, int]] = [("", obj, 0)]
+    while queue:
+        key, o, depth = queue.pop(0)
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if module_state(o) is not None:
+            out.append(Candidate(key, o, "module", _module_size(o)))
+            continue
+        if is_state_dict(o):
+            out.append(Candidate(key, o, "state_dict", len(o)))
+            continue
+        if depth >= max_depth:
+            continue
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if isinstance(k, (str, int)):
+                    queue.append((f"{key}/{k}" if key else str(k), v, depth + 1))
+        elif isinstance(o, (list, tuple)) and len(o) <= 64:
+            for i, v in enumerate(o):
+                queue.append((f"{key}/{i}" if key else str(i), v, depth + 1))
+    # Optimizer states keep tensors under int keys; they are not models (is_state_dict
+    # already needs str keys). Drop state_dicts that sit inside a module candidate.
+    return out
+
+
+def _module_size(obj: Any) -> int:
+    st = module_state(obj) or {}
+    return len(st.get("_modules") or {}) + len(st.get("_parameters") or {}) + 1000
+
+
+def _model_file(path: str, fmt: str, container: str, root_obj: Any, chosen: Candidate | None,
+                warnings: list[Finding]) -> ModelFile:
+    b = TreeBuilder(path)
+    root: ModuleNode | None = None
+    rg_stored = True
+    if chosen is not None and chosen.kind == "module":
+        root = b.from_module(chosen.obj)
+    elif chosen is not None:
+        rg_stored = False
+        root = b.from_flat(((str(k), v) for k, v in chosen.obj.items()), requires_grad_known=False)
+    if root is not None:
+        rollup(root)
+    values = value_tree(root_obj)
+    mf = ModelFile(path=path, format=fmt, container=container, root=root,
+                   tensors=_ordered(b), values=values, warnings=warnings,
+                   model_key=chosen.key if chosen else None, requires_grad_stored=rg_stored,
+                   modules=b.modules)
+    return mf
+
+
+def _ordered(b: TreeBuilder) -> list:
+    params = [t for t in b.order if t.kind != "buffer"]
+    bufs = [t for t in b.order if t.kind == "buffer"]
+    out = params + bufs
+    for i, t in enumerate(out):
+        t.uid = i
+    return out
+
+
+# -- TorchScript -------------------------------------------------------------------
+def _open_torchscript(path: str) -> ModelFile:
+    from tui.core.torchscript import load_script, script_tree
+
+    module = load_script(path)
+    root, b = script_tree(path, module)
+    rollup(root)
+    values = ValueNode("(file)", "module", f"TorchScript module {root.type}")
+    mf = ModelFile(path=path, format="torchscript", container="torchscript", root=root,
+                   tensors=_ordered(b), values=values, modules=b.modules, model_key="")
+    mf.source = SourceInfo("torchscript", script=module)
+    return mf
+
+
+# -- safetensors -----------------------------------------------------------------
+class _STTensor(TensorRec):
+    pass
+
+
+def _st_recs(entries: list[STEntry]) -> list[tuple[str, TensorRec]]:
+    from tui.core.unpickle import StorageRec
+
+    recs = []
+    for i, e in enumerate(entries):
+        numel = 1
+        for s in e.shape:
+            numel *= s
+        stride, acc = [], 1
+        for s in reversed(e.shape):
+            stride.append(acc)
+            acc *= s
+        storage = StorageRec(e.name, e.dtype, "cpu", numel)
+        recs.append((e.name, TensorRec(storage, 0, e.shape, tuple(reversed(stride)), False, e.dtype, index=i)))
+    return recs
+
+
+def _open_safetensors(path: str) -> ModelFile:
+    entries, meta = read_header(path)
+    return _flat_file(path, "safetensors", "safetensors", entries, meta)
+
+
+def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta: dict) -> ModelFile:
+    b = TreeBuilder(path)
+    recs = _st_recs(entries)
+    root = b.from_flat(recs, requires_grad_known=False, alias_by_view=False)
+    by_name = {e.name: e for e in entries}
+    for t in b.order:  # each tensor's bytes: its own file and offset
+        e = by_name[t.name]
+        t.storage = type(t.storage)(t.storage.key, t.dtype, "cpu", t.storage.numel, e.path, e.offset)
+    rollup(root)
+    values = ValueNode("(file)", "dict", f"{len(entries)} tensors",
+                       children=[ValueNode(k, "str", repr(v)[:80], path=f"__metadata__.{k}")
+                                 for k, v in meta.items()])
+    mf = ModelFile(path=path, format="safetensors", container=container, root=root,
+                   tensors=_ordered(b), values=values, modules=b.modules,
+                   requires_grad_stored=False, model_key="")
+    mf.source = SourceInfo("safetensors", st_entries=by_name, metadata=meta)
+    return mf
+
+
+def _open_dir(path: str) -> ModelFile:
+    index = find_index(path)
+    if index is not None:
+        return _open_index(index, shown_path=path)
+    shards = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
+    if not shards:
+        raise ModelFileError(path, "a directory without safetensors shards or an index.json")
+    entries: list[STEntry] = []
+    for s in shards:
+        entries.extend(read_header(s)[0])
+    return _flat_file(path, "safetensors", "sharded-safetensors", entries, {})
+
+
+def _open_index(index: str, shown_path: str | None = None) -> ModelFile:
+    weight_map, shards, meta = read_index(index)
+    shown = shown_path or index
+    if all(s.endswith(".safetensors") for s in shards):
+        entries: list[STEntry] = []
+        for s in shards:
+            entries.extend(e for e in read_header(s)[0] if weight_map.get(e.name) == s)
+        order = {n: i for i, n in enumerate(weight_map)}
+        entries.sort(key=lambda e: order.get(e.name, len(order)))
+        return _flat_file(shown, "safetensors", "sharded-safetensors", entries, meta)
+    return _open_torch_shards(shown, weight_map, shards)
+
+
+def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]) -> ModelFile:
+    merged: dict[str, Any] = {}
+    sources: list[TorchSource] = []
+    warnings: list[Finding] = []
+    for s in shards:
+        with open(s, "rb") as f:
+            head = f.read(4)
+        src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
+        sources.append(src)
+        warnings.extend(build.findings(src.read))
+        if not is_state_dict(src.read.root):
+            raise ModelFileError(s, "shard is not a state_dict")
+        for k, v in src.read.root.items():
+            if weight_map.get(k, s) == s:
+                merged[k] = v
+    b = TreeBuilder(shown)
+    root = b.from_flat(merged.items(), requires_grad_known=False)
+    rollup(root)
+    mf = ModelFile(path=shown, format="state_dict", container="sharded-torch", root=root,
+                   tensors=_ordered(b), values=ValueNode("(file)", "dict", f"{len(merged)} tensors"),
+                   warnings=warnings, modules=b.modules, requires_grad_stored=False, model_key="")
+    mf.source = SourceInfo("sharded-torch", shards=sources, model_obj=merged)
+    return mf
+
+
+def tensor_recs(obj: Any) -> bool:
+    return isinstance(obj, (TensorRec, ParamRec))

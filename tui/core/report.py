@@ -1,0 +1,58 @@
+"""The --json document: the facts torch itself would report, plus warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.core.model import ModelFile, TensorInfo, ValueNode
+
+
+def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": t.name, "shape": list(t.shape), "dtype": t.dtype, "numel": t.numel,
+        "requires_grad": t.requires_grad, "kind": t.kind, "aliases": t.aliases,
+        "device": t.device, "nbytes": t.nbytes,
+    }
+    if t.quantized:
+        d["quantized"] = t.quantized
+    if t.note:
+        d["note"] = t.note
+    if extra:
+        d.update(extra)
+    return d
+
+
+def _values(v: ValueNode, depth: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": v.key, "type": v.type, "summary": v.summary}
+    if v.children and depth < 6:
+        out["children"] = [_values(c, depth + 1) for c in v.children[:200]]
+    return out
+
+
+def to_json(mf: ModelFile) -> dict[str, Any]:
+    modules = [{"name": n.name, "type": n.type} for n in mf.root.walk()] if mf.root else []
+    non_persistent: set[str] = set()
+    if mf.root is not None:
+        for n in mf.root.walk():
+            non_persistent.update(n.qualify(b) for b in n.non_persistent)
+    c = mf.totals
+    return {
+        "file": mf.path,
+        "format": mf.format,
+        "container": mf.container,
+        "model_key": mf.model_key,
+        "model_keys": mf.model_keys,
+        "requires_grad_stored": mf.requires_grad_stored,
+        "freeze_plan": mf.freeze_plan,
+        "modules": modules,
+        "parameters": [_tensor(t) for t in mf.parameters()],
+        "buffers": [_tensor(t, {"persistent": t.name not in non_persistent}) for t in mf.buffers()],
+        "totals": {
+            "parameters": c.numel, "trainable": c.trainable, "frozen": c.frozen,
+            "unknown": c.unknown, "tensors": c.tensors, "parameter_bytes": c.nbytes,
+            "buffers": c.buffer_numel, "buffer_bytes": c.buffer_nbytes, "file_size": mf.file_size,
+        },
+        "warnings": [{"severity": w.severity, "callable": w.callable, "detail": w.detail,
+                      "where": w.where} for w in mf.warnings],
+        "values": _values(mf.values),
+    }

@@ -1,0 +1,446 @@
+"""A restricted unpickler: builds stand-ins instead of running anything.
+
+`find_class` never returns a real callable from the file's say-so, except a
+few pure-data builtins. Every other global becomes a stand-in *class* (pickle's
+NEWOBJ needs a type), so REDUCE/NEWOBJ/BUILD only record arguments and state.
+Tensor rebuild functions map to recorders that note shape, dtype, stride and
+storage without touching bytes. Dangerous globals are remembered so the file
+can be reported for what `torch.load(weights_only=False)` would have run.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import io
+import pickle
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui.core.model import DTYPE_SIZES
+
+# Storage classes name their dtype.
+STORAGE_DTYPES = {
+    "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
+    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
+    "BoolStorage": "bool", "ComplexDoubleStorage": "complex128",
+    "ComplexFloatStorage": "complex64", "QInt8Storage": "qint8", "QUInt8Storage": "quint8",
+    "QInt32Storage": "qint32", "QUInt4x2Storage": "quint4x2", "QUInt2x4Storage": "quint2x4",
+    "UntypedStorage": "uint8", "TypedStorage": "uint8",
+}
+# torch.<name> dtype globals, as `_rebuild_tensor_v3` and attributes refer to them.
+TORCH_DTYPE_ALIASES = {
+    "float": "float32", "double": "float64", "half": "float16", "long": "int64",
+    "int": "int32", "short": "int16", "cfloat": "complex64", "cdouble": "complex128",
+    "chalf": "complex32",
+}
+
+DANGEROUS_MODULES = {
+    "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pty",
+    "pickle", "_pickle", "ctypes", "webbrowser", "importlib", "code", "codeop",
+    "multiprocessing", "asyncio", "commands", "popen2", "platform", "signal",
+    "requests", "urllib", "http", "ftplib", "telnetlib", "smtplib", "marshal",
+    "pdb", "bdb", "timeit", "cProfile", "profile", "trace", "_posixsubprocess",
+    "_thread", "threading",
+}
+DANGEROUS_NAMES = {
+    ("builtins", n) for n in (
+        "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "__import__",
+        "breakpoint", "input", "globals", "locals", "vars", "exit", "quit",
+    )
+} | {
+    ("functools", "partial"), ("functools", "reduce"), ("operator", "attrgetter"),
+    ("operator", "itemgetter"), ("operator", "methodcaller"), ("torch.serialization", "load"),
+    ("torch", "load"), ("torch.hub", "load"), ("torch.hub", "load_state_dict_from_url"),
+    ("numpy.testing._private.utils", "runstring"), ("torch.jit", "load"),
+    ("torch._dynamo", "eval_frame"), ("copyreg", "_reconstructor_ex"), ("types", "FunctionType"),
+    ("types", "CodeType"), ("io", "open"), ("_io", "open"), ("io", "open_code"),
+    ("pathlib", "Path.write_text"), ("tempfile", "mkstemp"),
+}
+
+
+class StandIn:
+    """Base of every stand-in class. Instances only record how they were made."""
+
+    _mt_module = ""
+    _mt_name = ""
+    _mt_reducer: Unpickler | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
+        obj = object.__new__(cls)
+        obj.__dict__["_mt_args"] = args
+        obj.__dict__["_mt_kwargs"] = kwargs
+        obj.__dict__["_mt_state"] = None
+        obj.__dict__["_mt_items"] = None
+        if cls._mt_reducer is not None:
+            cls._mt_reducer._calls.append(obj)
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_mt_state"] = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self.__dict__["_mt_items"] is None:
+            self.__dict__["_mt_items"] = []
+        self.__dict__["_mt_items"].append((key, value))
+
+    def append(self, value: Any) -> None:
+        self.__setitem__(None, value)
+
+    def extend(self, values: Any) -> None:
+        for v in values:
+            self.append(v)
+
+    def __repr__(self) -> str:
+        return f"<{qualname(type(self))}>"
+
+    def __reduce__(self):  # never re-pickle a stand-in by accident
+        raise TypeError("stand-ins are not picklable")
+
+
+def qualname(cls: type) -> str:
+    return f"{cls._mt_module}.{cls._mt_name}" if issubclass(cls, StandIn) else cls.__qualname__
+
+
+def is_standin(obj: Any) -> bool:
+    return isinstance(obj, StandIn)
+
+
+def type_name(obj: Any) -> str:
+    return qualname(type(obj))
+
+
+@dataclass(eq=False)
+class StorageRec:
+    key: str
+    dtype: str
+    location: str
+    numel: int  # elements of dtype (bytes for untyped storages)
+    view: Any = None  # legacy view metadata
+
+
+@dataclass(eq=False)
+class TensorRec:
+    storage: StorageRec | None
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    requires_grad: bool
+    dtype: str
+    quantized: str | None = None
+    note: str = ""
+    subclass: str | None = None
+    index: int = 0  # creation order, stable between readers of the same bytes
+
+
+@dataclass(eq=False)
+class ParamRec:
+    data: TensorRec
+    requires_grad: bool
+    index: int = 0  # creation order of parameters
+    lazy: bool = False
+
+    # Parameters read like their data for shape/dtype purposes.
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["data"], name)
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str
+
+
+@dataclass(frozen=True)
+class StorageType:
+    dtype: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A harmless torch global kept as its name (torch.device, qschemes, layouts)."""
+
+    name: str
+
+
+class Flag(int):
+    """A bool that remembers where it sat in the pickle (for in-place rewriting)."""
+
+    pos: int = -1
+
+    def __repr__(self) -> str:
+        return "True" if self else "False"
+
+
+def _tuple(x: Any) -> tuple[int, ...]:
+    if is_standin(x) and x._mt_args:  # torch.Size((…)) stand-in never happens, but be lenient
+        x = x._mt_args[0]
+    t = tuple(int(v) for v in x)
+    return t
+
+
+@dataclass
+class ReadResult:
+    root: Any
+    storages: dict[str, StorageRec]
+    tensors: list[TensorRec]
+    params: list[ParamRec]
+    globals: dict[str, type]  # every stand-in class the file named
+    calls: list[StandIn]  # every stand-in instance made (in order)
+    flags: list[int] = field(default_factory=list)  # positions of Parameter requires_grad bytes
+
+
+class _Restricted:
+    """find_class/persistent_load shared by the C and the pure-Python unpicklers."""
+
+    def _setup(self) -> None:
+        self._standins: dict[tuple[str, str], type] = {}
+        self._storages: dict[str, StorageRec] = {}
+        self._tensors: list[TensorRec] = []
+        self._params: list[ParamRec] = []
+        self._calls: list[StandIn] = []
+        self._recorders = self._make_recorders()
+
+    # -- globals ---------------------------------------------------------------
+    def find_class(self, module: str, name: str) -> Any:  # noqa: D401
+        if module == "__builtin__":
+            module = "builtins"
+        rec = self._recorders.get((module, name))
+        if rec is not None:
+            return rec
+        if module == "torch" and name.endswith("Storage") and name in STORAGE_DTYPES:
+            return StorageType(STORAGE_DTYPES[name], name)
+        if module in ("torch.storage",) and name in STORAGE_DTYPES:
+            return StorageType(STORAGE_DTYPES[name], name)
+        if module == "torch":
+            dname = TORCH_DTYPE_ALIASES.get(name, name)
+            if dname in DTYPE_SIZES:
+                return DType(dname)
+            if name.startswith("per_") or name in ("strided", "sparse_coo", "sparse_csr", "_mkldnn"):
+                return Marker(f"torch.{name}")
+        key = (module, name)
+        cls = self._standins.get(key)
+        if cls is None:
+            cls = type(name if name.isidentifier() else "StandIn", (StandIn,), {
+                "_mt_module": module, "_mt_name": name, "_mt_reducer": self,
+                "__module__": "tui.core.unpickle.standins",
+            })
+            self._standins[key] = cls
+        return cls
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not isinstance(pid, tuple) or not pid:
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+        typename = pid[0].decode() if isinstance(pid[0], bytes) else pid[0]
+        if typename == "module":  # legacy: ('module', class, source file, source)
+            return pid[1] if len(pid) > 1 else None
+        if typename != "storage" or len(pid) < 5:
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+        stype, key, location, numel = pid[1], str(pid[2]), pid[3], pid[4]
+        dtype = stype.dtype if isinstance(stype, StorageType) else "uint8"
+        rec = self._storages.get(key)
+        if rec is None:
+            rec = StorageRec(key, dtype, str(location), int(numel), pid[5] if len(pid) > 5 else None)
+            self._storages[key] = rec
+        return rec
+
+    # -- recorders -------------------------------------------------------------
+    def _tensor(self, storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any,
+                dtype: str | None = None, **extra: Any) -> TensorRec:
+        if not isinstance(storage, StorageRec):
+            raise pickle.UnpicklingError("tensor without a storage record")
+        t = TensorRec(storage, int(offset), _tuple(size), _tuple(stride), bool(requires_grad),
+                      dtype or storage.dtype, index=len(self._tensors), **extra)
+        if dtype and storage.dtype == "uint8" and dtype != "uint8":
+            # Untyped storage: numel was counted in bytes; re-express in elements.
+            size_ = DTYPE_SIZES.get(dtype, 1)
+            storage.dtype, storage.numel = dtype, int(storage.numel // size_)
+        self._tensors.append(t)
+        return t
+
+    def _make_recorders(self) -> dict[tuple[str, str], Any]:
+        def v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+            return self._tensor(storage, offset, size, stride, requires_grad)
+
+        def v1(storage, offset, size, stride):
+            return self._tensor(storage, offset, size, stride, False)
+
+        def v3(storage, offset, size, stride, requires_grad, hooks, dtype, metadata=None):
+            return self._tensor(storage, offset, size, stride, requires_grad,
+                                dtype=dtype.name if isinstance(dtype, DType) else None)
+
+        def qtensor(storage, offset, size, stride, qparams, requires_grad, hooks):
+            scheme = qparams[0] if isinstance(qparams, tuple) and qparams else None
+            return self._tensor(storage, offset, size, stride, requires_grad,
+                                quantized=getattr(scheme, "name", str(scheme)))
+
+        def param(data, requires_grad, hooks=None, state=None):
+            if isinstance(data, ParamRec):
+                data = data.data
+            if not isinstance(data, TensorRec):
+                raise pickle.UnpicklingError("parameter without tensor data")
+            p = ParamRec(data, bool(requires_grad), index=len(self._params))
+            if isinstance(requires_grad, Flag):
+                p.__dict__["flag_pos"] = requires_grad.pos
+            self._params.append(p)
+            return p
+
+        def uninit_param(requires_grad=True, *args, **kwargs):
+            t = TensorRec(None, 0, (0,), (1,), bool(requires_grad), "float32",
+                          note="uninitialized (lazy)", index=len(self._tensors))
+            self._tensors.append(t)
+            p = ParamRec(t, bool(requires_grad), index=len(self._params), lazy=True)
+            if isinstance(requires_grad, Flag):
+                p.__dict__["flag_pos"] = requires_grad.pos
+            self._params.append(p)
+            return p
+
+        def uninit_buffer(requires_grad=False, *args, **kwargs):
+            t = TensorRec(None, 0, (0,), (1,), bool(requires_grad), "float32",
+                          note="uninitialized (lazy)", index=len(self._tensors))
+            self._tensors.append(t)
+            return t
+
+        def from_type(func, new_type, args, state):
+            obj = func(*args)
+            if isinstance(obj, TensorRec) and is_standin(new_type) is False and isinstance(new_type, type):
+                obj.subclass = qualname(new_type)
+            return obj
+
+        def meta(dtype, size, stride, requires_grad):
+            t = TensorRec(None, 0, _tuple(size), _tuple(stride), bool(requires_grad),
+                          dtype.name if isinstance(dtype, DType) else "float32",
+                          note="meta tensor (no data)", index=len(self._tensors))
+            self._tensors.append(t)
+            return t
+
+        def wrapper(cls, dtype, size, stride, offset, layout, device, requires_grad):
+            t = TensorRec(None, int(offset), _tuple(size), _tuple(stride), bool(requires_grad),
+                          dtype.name if isinstance(dtype, DType) else "float32",
+                          note="tensor subclass without storage", index=len(self._tensors))
+            self._tensors.append(t)
+            return t
+
+        def device_from_cpu(data, dtype, device, requires_grad):
+            if isinstance(data, TensorRec):
+                data.requires_grad = bool(requires_grad)
+                return data
+            return meta(dtype, (), (), requires_grad)
+
+        def size(*args):
+            return tuple(args[0]) if args else ()
+
+        def device(*args):
+            return Marker("device(" + ", ".join(repr(a) for a in args) + ")")
+
+        def odict(*args):
+            return collections.OrderedDict(*args)
+
+        def codecs_encode(obj, encoding="utf-8", errors="strict"):
+            if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf-8", "ascii"):
+                raise pickle.UnpicklingError("refused _codecs.encode call")
+            return obj.encode(encoding)
+
+        def reconstructor(cls, base, state=None):
+            if isinstance(cls, type) and issubclass(cls, StandIn):
+                return cls.__new__(cls)
+            if cls in (collections.OrderedDict, dict, list, set):
+                return cls()
+            raise pickle.UnpicklingError("refused copyreg._reconstructor call")
+
+        def safe(fn):
+            def call(*args):
+                return fn(*args)
+            return call
+
+        u = "torch._utils"
+        return {
+            (u, "_rebuild_tensor"): v1, (u, "_rebuild_tensor_v2"): v2,
+            (u, "_rebuild_tensor_v3"): v3, (u, "_rebuild_qtensor"): qtensor,
+            (u, "_rebuild_parameter"): param, (u, "_rebuild_parameter_with_state"): param,
+            (u, "_rebuild_meta_tensor_no_storage"): meta,
+            (u, "_rebuild_wrapper_subclass"): wrapper,
+            (u, "_rebuild_device_tensor_from_cpu_tensor"): device_from_cpu,
+            ("torch._tensor", "_rebuild_from_type_v2"): from_type,
+            ("torch._tensor", "_rebuild_from_type"): lambda f, t, a, d: from_type(f, t, a, d),
+            ("torch.nn.parameter", "UninitializedParameter"): uninit_param,
+            ("torch.nn.parameter", "UninitializedBuffer"): uninit_buffer,
+            ("torch", "Size"): size, ("torch", "device"): device,
+            ("collections", "OrderedDict"): odict,
+            ("builtins", "set"): safe(set), ("builtins", "frozenset"): safe(frozenset),
+            ("builtins", "complex"): safe(complex), ("builtins", "slice"): safe(slice),
+            ("builtins", "bytearray"): safe(bytearray), ("builtins", "bytes"): safe(bytes),
+            ("builtins", "list"): safe(list), ("builtins", "tuple"): safe(tuple),
+            ("builtins", "dict"): safe(dict), ("builtins", "range"): safe(range),
+            ("builtins", "float"): safe(float), ("builtins", "int"): safe(int),
+            ("builtins", "str"): safe(str), ("builtins", "bool"): safe(bool),
+            ("_codecs", "encode"): codecs_encode,
+            ("copyreg", "_reconstructor"): reconstructor,
+        }
+
+    def result(self, root: Any) -> ReadResult:
+        return ReadResult(root, self._storages, self._tensors, self._params,
+                          {f"{m}.{n}": c for (m, n), c in self._standins.items()}, self._calls)
+
+
+class Unpickler(_Restricted, pickle.Unpickler):
+    """The fast (C) restricted unpickler used to open files."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self._setup()
+
+
+class TracingUnpickler(_Restricted, pickle._Unpickler):  # type: ignore[name-defined]
+    """Pure-Python twin that notes where each Parameter's requires_grad byte sits.
+
+    Used only by the full-model writer, which flips those bytes in place.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._file = io.BytesIO(data)
+        super().__init__(self._file)
+        self._setup()
+        self.dispatch = dict(pickle._Unpickler.dispatch)
+        self.dispatch[pickle.NEWTRUE[0]] = self._load_flag(True, 1)
+        self.dispatch[pickle.NEWFALSE[0]] = self._load_flag(False, 1)
+
+    def _load_flag(self, value: bool, width: int):
+        def load(unpickler: TracingUnpickler) -> None:
+            flag = Flag(value)
+            flag.pos = unpickler._file.tell() - width
+            unpickler.append(flag)
+        return load
+
+
+def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
+    """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
+    u = TracingUnpickler(data) if tracing else Unpickler(data)
+    old = sys.getrecursionlimit()
+    try:
+        root = u.load()
+    finally:
+        sys.setrecursionlimit(old)
+    return u.result(root)
+
+
+def classify_global(module: str, name: str) -> str | None:
+    """'danger' for globals that would run code, 'missing' for classes not installed here."""
+    top = module.split(".", 1)[0]
+    if (module, name) in DANGEROUS_NAMES or module in DANGEROUS_MODULES or top in DANGEROUS_MODULES:
+        return "danger"
+    if module == "__main__":
+        return "main"
+    if top in ("torch", "collections", "builtins", "numpy", "_codecs", "copyreg"):
+        return None
+    try:
+        if importlib.util.find_spec(top) is None:
+            return "missing"
+    except (ImportError, ValueError):
+        return "missing"
+    return None

@@ -1,0 +1,86 @@
+"""`--print`: the module tree and a torchinfo-like footer, rich or plain."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.text import Text
+from rich.tree import Tree
+
+from tui.core import fmt
+from tui.core.model import ModelFile, ModuleNode
+
+STYLES = {"trainable": "green", "frozen": "cyan", "partial": "yellow", "unknown": "magenta",
+          "empty": "dim"}
+
+
+def node_label(node: ModuleNode) -> Text:
+    st = node.status
+    t = Text()
+    t.append(f"{fmt.glyph(st)} ", style=STYLES[st])
+    t.append(node.key or "(root)", style="bold")
+    t.append(f"  {node.short_type}", style="blue")
+    t.append(f"  {fmt.count(node.counts.numel)}")
+    t.append(f"  {st}", style=STYLES[st])
+    return t
+
+
+def print_model(mf: ModelFile, depth: int | None = None, console: Console | None = None) -> None:
+    console = console or Console(highlight=False, soft_wrap=True)
+    console.print(Text.assemble((mf.path, "bold"), f"  {fmt.FORMAT_NAMES.get(mf.format, mf.format)}",
+                                f" ({mf.container})",
+                                f"  model: {mf.model_key}" if mf.model_key else ""))
+    if mf.model_keys and len(mf.model_keys) > 1:
+        console.print(f"models in this file: {', '.join(mf.model_keys)} (choose with --key)")
+    for w in mf.warnings:
+        style = "bold red" if w.severity == "danger" else "yellow"
+        prefix = "WARNING would run code" if w.severity == "danger" else "note"
+        console.print(Text(f"{prefix}: {w.callable}: {w.detail}", style=style))
+    if not mf.requires_grad_stored:
+        console.print(Text("requires_grad is not stored in this format (shown as ?)", style="magenta")
+                      if not mf.freeze_plan else Text(f"requires_grad from freeze plan {mf.freeze_plan}"))
+    if mf.root is None:
+        console.print("no model in this file; its content:")
+        _print_values(mf, console)
+        return
+    tree = Tree(node_label(mf.root))
+    stack = [(mf.root, tree)]
+    while stack:  # iterative: models can be hundreds of levels deep
+        node, branch = stack.pop()
+        if depth is not None and node.depth >= depth:
+            if node.children:
+                branch.add(Text(f"… {len(node.children)} children", style="dim"))
+            continue
+        pairs = [(c, branch.add(node_label(c))) for c in node.children]
+        stack.extend(reversed(pairs))
+    console.print(tree)
+    c = mf.totals
+    lines = [
+        f"Total params: {c.numel:,}",
+        f"Trainable params: {c.trainable:,}",
+        f"Non-trainable params: {c.frozen:,}",
+    ]
+    if c.unknown:
+        lines.append(f"Params with unknown requires_grad: {c.unknown:,}")
+    lines.append(f"Params size: {fmt.size(c.nbytes)}   Buffers: {c.buffer_numel:,} "
+                 f"({fmt.size(c.buffer_nbytes)})   File: {fmt.size(mf.file_size)}")
+    console.rule(style="dim")
+    for line in lines:
+        console.print(line)
+
+
+def _print_values(mf: ModelFile, console: Console) -> None:
+    tree = Tree(f"{mf.values.key}: {mf.values.summary}")
+    stack = [(mf.values, tree, 0)]
+    while stack:
+        v, branch, d = stack.pop()
+        if d >= 6:
+            continue
+        pairs = [(c, branch.add(f"{c.key}: {c.summary}"), d + 1) for c in v.children[:100]]
+        stack.extend(reversed(pairs))
+    console.print(tree)
+
+
+def make_console() -> Console:
+    return Console(highlight=False, soft_wrap=True, file=sys.stdout)
