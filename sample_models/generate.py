@@ -84,7 +84,9 @@ def generate(out_dir: Path = HERE) -> list[Path]:
     state = transformer.state_dict()
     assert state["head.weight"].data_ptr() == state["embed.weight"].data_ptr()
     del state["head.weight"]
-    save_file(state, str(target("transformer.safetensors")), metadata={"format": "pt"})
+    st_path = target("transformer.safetensors")
+    save_file(state, str(st_path), metadata={"format": "pt"})
+    st_path.chmod(0o644)  # the safetensors library creates its files with mode 0600
 
     return written
 
@@ -94,7 +96,9 @@ def main() -> None:
     # pin the hash seed (re-executing once) so that scripted.pt is byte-identical per run.
     if os.environ.get("PYTHONHASHSEED") != "0":
         env = dict(os.environ, PYTHONHASHSEED="0")
-        os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]], env)
+        os.execve(
+            sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]], env
+        )
     for path in generate():
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size:>9,} bytes")
 

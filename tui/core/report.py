@@ -8,8 +8,10 @@ from tui.core.model import ModelFile, TensorInfo, ValueNode
 
 
 def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
+    lazy = t.storage is None and t.note.startswith("uninitialized")
     d: dict[str, Any] = {
-        "name": t.name, "shape": list(t.shape), "dtype": t.dtype, "numel": t.numel,
+        "name": t.name, "shape": None if lazy else list(t.shape), "dtype": t.dtype,
+        "numel": None if lazy else t.numel,
         "requires_grad": t.requires_grad, "kind": t.kind, "aliases": t.aliases,
         "device": t.device, "nbytes": t.nbytes,
     }
