@@ -13,16 +13,15 @@ from tui.core.model import (
     TensorInfo,
     ValueNode,
 )
+from tui.core.pickle_guard import brief
 from tui.core.unpickle import (
     DType,
     Flag,
     Marker,
     ParamRec,
     ReadResult,
-    StandIn,
     StorageRec,
     TensorRec,
-    classify_global,
     is_standin,
     type_name,
 )
@@ -90,6 +89,7 @@ class TreeBuilder:
             stride=data.stride, quantized=data.quantized,
             note=data.note or (f"subclass {data.subclass}" if data.subclass else ""),
             original_requires_grad=rg,
+            param_index=rec.index if isinstance(rec, ParamRec) else -1,
         )
         self.tensors[id(rec)] = info
         self.order.append(info)
@@ -142,7 +142,8 @@ class TreeBuilder:
         # named_buffers() comes after every parameter, in the same module order.
         for node, state in _preorder_pairs(root, pending_buffers):
             non_persistent = state.get("_non_persistent_buffers_set") or ()
-            non_persistent = set(non_persistent) if isinstance(non_persistent, (set, frozenset, list, tuple)) else set()
+            non_persistent = ({x for x in non_persistent if isinstance(x, str)}
+                              if isinstance(non_persistent, (set, frozenset, list, tuple)) else set())
             for bname, b in items_of(state.get("_buffers")):
                 if b is None or not is_tensor(b):
                     continue
@@ -274,7 +275,7 @@ def describe(obj: Any) -> tuple[str, str]:
         return "module", f"module {type_name(obj)}"
     if is_standin(obj):
         return "object", f"object {type_name(obj)}"
-    return type(obj).__name__, repr(obj)[:80]
+    return type(obj).__name__, brief(obj)  # bounded: a slice may hold a "billion laughs" tuple
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:
@@ -341,49 +342,7 @@ def value_tree(root: Any, key: str = "") -> ValueNode:
 
 # -- findings --------------------------------------------------------------------
 def findings(read: ReadResult) -> list[Finding]:
-    """What a plain torch.load would do with this file, per global it names."""
-    out: list[Finding] = []
-    calls_by_cls: dict[type, list[StandIn]] = {}
-    for call in read.calls:
-        calls_by_cls.setdefault(type(call), []).append(call)
-    for qual, cls in read.globals.items():
-        module, name = cls._mt_module, cls._mt_name
-        kind = classify_global(module, name)
-        if kind is None:
-            continue
-        calls = calls_by_cls.get(cls, [])
-        if kind == "danger":
-            if (module, name) == ("builtins", "getattr") and calls and all(_benign_getattr(c) for c in calls):
-                continue  # bound methods of modules, e.g. lazy-module hooks
-            if not calls:
-                out.append(Finding("danger", qual, "named in the file (torch.load would import it)"))
-            for c in calls[:20]:
-                out.append(Finding("danger", qual, f"would be called as {qual}({_args(c)})"))
-            if len(calls) > 20:
-                out.append(Finding("danger", qual, f"… and {len(calls) - 20} more calls"))
-        elif kind == "main":
-            out.append(Finding("unknown-class", qual, "defined in a script or notebook (__main__): "
-                               "torch.load needs that class's code"))
-        else:
-            out.append(Finding("unknown-class", qual, f"package '{module.split('.')[0]}' is "
-                               "not installed here: torch.load would fail"))
-    return out
+    """What a plain torch.load would do with this file, per global it names (see danger.py)."""
+    from tui.core.danger import findings as _findings
 
-
-def _benign_getattr(call: StandIn) -> bool:
-    args = call._mt_args
-    return (len(args) == 2 and module_state(args[0]) is not None and isinstance(args[1], str)
-            and not args[1].startswith("__"))
-
-
-def _args(call: StandIn) -> str:
-    parts = []
-    for a in call._mt_args:
-        if isinstance(a, (str, bytes, int, float, bool, type(None))):
-            r = repr(a)
-            parts.append(r if len(r) <= 120 else r[:117] + "…")
-        elif is_standin(a):
-            parts.append(f"<{type_name(a)}>")
-        else:
-            parts.append(f"<{type(a).__name__}>")
-    return ", ".join(parts)
+    return _findings(read)

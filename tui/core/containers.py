@@ -7,6 +7,7 @@ Only the pickle is read on open. Storage byte offsets are located on demand
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import pickle
 import struct
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
+from tui.core.pickle_guard import GuardError, brief, check_pickle
 from tui.core.unpickle import ReadResult, load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -68,17 +70,17 @@ def _legacy_offsets(path: str, after_pickle: int, read: ReadResult) -> dict[str,
     out: dict[str, int] = {}
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        f.seek(after_pickle)
-        keys = pickle.Unpickler(f).load()  # a list of str; no globals involved
-        if not isinstance(keys, list):
+        keys, pos = _header_pickle(path, f, after_pickle, "storage key list")
+        if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
             raise ModelFileError(path, "legacy file: storage key list is missing")
-        pos = f.tell()
         for key in keys:
             f.seek(pos)
             head = f.read(8)
             if len(head) < 8:
                 raise ModelFileError(path, "legacy file is truncated (storage data missing)")
             (count,) = struct.unpack("<q", head)
+            if count < 0:
+                raise ModelFileError(path, "legacy file has a negative storage size")
             rec = read.storages.get(str(key))
             elem = DTYPE_SIZES.get(rec.dtype, 1) if rec else 1
             out[str(key)] = pos + 8
@@ -96,7 +98,7 @@ def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
     try:
         z = zipfile.ZipFile(path)
         names = z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
     return z, _prefix(path, names), names
 
@@ -108,16 +110,20 @@ def _prefix(path: str, names: list[str]) -> str:
     raise ModelFileError(path, "zip archive without data.pkl: not a torch.save file")
 
 
-def open_zip(path: str) -> TorchSource:
-    z, prefix, names = read_zip(path)
+def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = None) -> TorchSource:
+    """`zipped`: read_zip(path) already done by the caller (closed here)."""
+    z, prefix, names = zipped or read_zip(path)
     with z:
         info = z.getinfo(prefix + "data.pkl")
         if info.file_size > MAX_PICKLE:
             raise ModelFileError(path, "data.pkl is larger than 2 GiB")
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * info.compress_size + (1 << 20):
+            raise ModelFileError(path, f"compressed data.pkl would expand to {info.file_size} bytes "
+                                 f"from {info.compress_size} (a zip bomb?)")
         try:
             data = z.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise ModelFileError(path, f"can't read data.pkl ({e})") from None
+        except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
+            raise ModelFileError(path, f"can't read data.pkl ({_short(e)})") from None
     read = _load(path, data)
     return TorchSource(path, "zip", data, read, prefix=prefix, entries=names)
 
@@ -131,6 +137,8 @@ def _load(path: str, data: bytes) -> ReadResult:
         raise ModelFileError(path, "the pickle nests too deeply to read") from None
     except MemoryError:
         raise ModelFileError(path, "the pickle is too large to read") from None
+    except GuardError as e:
+        raise ModelFileError(path, f"refused to unpickle: {e}") from None
     except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
         raise ModelFileError(path, f"not a readable pickle ({_short(e)})") from None
 
@@ -145,33 +153,52 @@ def open_pickle_stream(path: str) -> TorchSource:
     """A non-zip file: the legacy torch format, or a bare pickle."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        try:
-            magic = _small_pickle(f)
-        except Exception as e:  # noqa: BLE001
-            raise ModelFileError(path, f"not a PyTorch file ({_short(e)})") from None
-        if magic != LEGACY_MAGIC:
+        start = _legacy_magic_len(f.read(32))
+        if not start:
             if size > MAX_PICKLE:
                 raise ModelFileError(path, "not a PyTorch file (a pickle larger than 2 GiB)")
             f.seek(0)
             data = f.read()
             read = _load(path, data)
             return TorchSource(path, "pickle", data, read, pickle_span=(0, len(data)))
-        try:
-            protocol = _small_pickle(f)
-            _small_pickle(f)  # sys info
-        except Exception as e:  # noqa: BLE001
-            raise ModelFileError(path, f"legacy torch file with a broken header ({_short(e)})") from None
+        protocol, start = _header_pickle(path, f, start, "protocol version")
         if protocol != 1001:
-            raise ModelFileError(path, f"legacy torch file with unknown protocol {protocol!r:.20}")
-        start = f.tell()
-        data = _read_one_pickle(path, f)
+            raise ModelFileError(path, f"legacy torch file with unknown protocol {brief(protocol)}")
+        _sys_info, start = _header_pickle(path, f, start, "system info")
+        data = _read_one_pickle(path, f, start)
         read = _load(path, data)
-        return TorchSource(path, "legacy", data, read, pickle_span=(start, start + len(data)))
+        # torch.load unpickles the storage-key list that follows with the full unpickler
+        # too: read it the same restricted way so what it names is reported as well.
+        keys = _load(path, _read_one_pickle(path, f, start + len(data)))
+        read.globals.update(keys.globals)
+        read.calls.extend(keys.calls)
+        src = TorchSource(path, "legacy", data, read, pickle_span=(start, start + len(data)))
+        if isinstance(keys.root, list):
+            src.storage_offsets()  # tensor data cut short: say so on open, not on save
+        return src
 
 
-def _small_pickle(f: io.BufferedReader) -> object:
-    """Header pickles of the legacy format hold only ints and dicts of str/ints."""
-    return _HeaderUnpickler(f).load()
+# The legacy magic number as torch pickles it (protocol 2; PROTO/FRAME may precede it).
+_MAGIC_OP = b"\x8a\n" + LEGACY_MAGIC.to_bytes(10, "little") + b"."
+
+
+def _legacy_magic_len(head: bytes) -> int:
+    """Bytes taken by the legacy magic-number pickle at the start, or 0 if it isn't there.
+    Compared as bytes: nothing of an unknown file is unpickled to find out what it is."""
+    i = 2 if head[:1] == b"\x80" else 0
+    if head[i:i + 1] == b"\x95":  # FRAME (protocol 4+)
+        i += 9
+    return i + len(_MAGIC_OP) if head[i:i + len(_MAGIC_OP)] == _MAGIC_OP else 0
+
+
+def _header_pickle(path: str, f: io.BufferedReader, start: int, what: str) -> tuple[object, int]:
+    """A small legacy-format pickle (ints, strs, lists, dicts; no globals) at `start`:
+    its value and the offset after it."""
+    data = _read_one_pickle(path, f, start)
+    try:
+        return _HeaderUnpickler(io.BytesIO(data)).load(), start + len(data)
+    except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
+        raise ModelFileError(path, f"legacy torch file with a broken {what} ({_short(e)})") from None
 
 
 class _HeaderUnpickler(pickle.Unpickler):
@@ -179,21 +206,15 @@ class _HeaderUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
 
 
-def _read_one_pickle(path: str, f: io.BufferedReader) -> bytes:
-    """Bytes of the pickle starting at f's position, found by walking opcodes
-    (never executing them)."""
-    import pickletools
-
-    start = f.tell()
-    end = None
+def _read_one_pickle(path: str, f: io.BufferedReader, start: int) -> bytes:
+    """Bytes of the pickle at `start`, found by walking its opcodes over a map of the
+    file (never executing them; length claims are checked against the file's size)."""
     try:
-        for op, _arg, pos in pickletools.genops(f):
-            if op.name == "STOP":
-                end = f.tell()
-                break
-    except Exception as e:  # noqa: BLE001
-        raise ModelFileError(path, f"legacy torch file with a broken pickle ({_short(e)})") from None
-    if end is None:
-        raise ModelFileError(path, "legacy torch file is truncated")
-    f.seek(start)
-    return f.read(end - start)
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            end = check_pickle(mm, start)
+            return mm[start:end]
+    except GuardError as e:
+        problem = "is truncated" if "truncated" in str(e) else f"has a broken pickle ({e})"
+        raise ModelFileError(path, f"legacy torch file {problem}") from None
+    except (OSError, ValueError) as e:
+        raise ModelFileError(path, f"can't read the file ({_short(e)})") from None

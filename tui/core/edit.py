@@ -11,8 +11,8 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tui.core.build import add_tensor, ancestors_union
-from tui.core.model import ModelFile, ModuleNode, TensorInfo
+from tui.core.build import ancestors_union
+from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
 
 
 @dataclass
@@ -28,6 +28,9 @@ class Editor:
         self._redo: list[Edit] = []
         self._baseline: dict[int, bool | None] = {id(t): t.requires_grad for t in mf.tensors}
         self._differs = 0  # tensors whose flag differs from the baseline
+        # id(tensor) → (its one owner, numel), for the per-tensor loop of _apply.
+        self._single: dict[int, tuple[ModuleNode, int]] = {
+            id(t): (n, t.numel) for n in mf.modules.values() for _, t in n.params if len(t.names) == 1}
 
     # -- queries -----------------------------------------------------------------
     @property
@@ -60,7 +63,8 @@ class Editor:
 
     # -- edits -------------------------------------------------------------------
     def set_tensors(self, tensors: Iterable[TensorInfo], value: bool, label: str) -> Edit | None:
-        changes = [(t, t.requires_grad, value) for t in tensors
+        unique = {id(t): t for t in tensors}  # a tensor listed twice is one change
+        changes = [(t, t.requires_grad, value) for t in unique.values()
                    if t.kind != "buffer" and t.can_require_grad and t.requires_grad != value]
         if not changes:
             return None
@@ -132,17 +136,85 @@ class Editor:
         self._differs = 0
 
     def affected(self, edit: Edit) -> list[ModuleNode]:
-        return ancestors_union(n for t, _, _ in edit.changes for n in self.owners(t))
+        mods = self.mf.modules
+        return ancestors_union(mods[o] for t, _, _ in edit.changes for name in t.names
+                               if (o := name.rpartition(".")[0]) in mods)
 
     # -- internals ---------------------------------------------------------------
     def _apply(self, edit: Edit, forward: bool) -> None:
+        """O(changed tensors + distinct ancestors). A tensor with one owner adds its change
+        to that module's delta; deltas then flow up a level at a time, so each ancestor is
+        touched once (a walk per tensor made freezing a 300-deep chain O(tensors x depth)).
+        Only the trainable/frozen/unknown fields move: numel, bytes and tensor counts stay."""
+        baseline, single = self._baseline, self._single
+        levels: dict[int, dict[int, list]] = {}  # depth → id(node) → [node, *delta]
+        differs = 0
         for t, before, after in edit.changes:
-            new = after if forward else before
-            nodes = ancestors_union(self.owners(t))
-            for n in nodes:
-                add_tensor(n.counts, t, -1)
-            was_diff = t.requires_grad != self._baseline.get(id(t))
+            new, old = (after if forward else before), t.requires_grad
+            if new == old:
+                continue
+            b = baseline.get(id(t))
+            differs += (new != b) - (old != b)
             t.requires_grad = new
-            for n in nodes:
-                add_tensor(n.counts, t, +1)
-            self._differs += (t.requires_grad != self._baseline.get(id(t))) - was_diff
+            got = single.get(id(t))
+            if got is not None:
+                owner, n = got
+                level = levels.get(owner.depth)
+                if level is None:
+                    level = levels[owner.depth] = {}
+                d = level.get(id(owner))
+                if d is None:
+                    d = level[id(owner)] = [owner, 0, 0, 0, 0, 0]
+                so, sn = _SLOT[old], _SLOT[new]
+                d[so] -= n
+                d[sn] += n
+                if so != 3:
+                    d[so + 3] -= 1
+                if sn != 3:
+                    d[sn + 3] += 1
+            elif len(t.names) > 1:  # tied: once per node of the union of its owners' chains
+                n = t.numel
+                for node in ancestors_union(self.owners(t)):
+                    d = [node, 0, 0, 0, 0, 0]
+                    _shift(d, old, -n, -1)
+                    _shift(d, new, n, 1)
+                    _add(node.counts, d)
+        self._differs += differs
+        depth = max(levels, default=-1)
+        while depth >= 0:
+            up = levels.setdefault(depth - 1, {})
+            for d in levels.pop(depth, {}).values():
+                node = d[0]
+                _add(node.counts, d)
+                parent = node.parent
+                if parent is not None:
+                    pd = up.get(id(parent))
+                    if pd is None:
+                        up[id(parent)] = [parent, *d[1:]]
+                    else:
+                        for i in range(1, 6):
+                            pd[i] += d[i]
+            depth -= 1
+
+
+_SLOT = {True: 1, False: 2, None: 3}  # delta index of the numel field for a flag value
+
+
+def _shift(d: list, rg: bool | None, n: int, k: int) -> None:
+    """Delta [node, trainable, frozen, unknown, trainable_tensors, frozen_tensors]; as add_tensor."""
+    if rg is True:
+        d[1] += n
+        d[4] += k
+    elif rg is False:
+        d[2] += n
+        d[5] += k
+    else:
+        d[3] += n
+
+
+def _add(c: Counts, d: list) -> None:
+    c.trainable += d[1]
+    c.frozen += d[2]
+    c.unknown += d[3]
+    c.trainable_tensors += d[4]
+    c.frozen_tensors += d[5]

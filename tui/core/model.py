@@ -61,6 +61,7 @@ class TensorInfo:
     note: str = ""  # e.g. "uninitialized (lazy)"
     original_requires_grad: bool | None = None  # as on disk, for dirty tracking
     uid: int = 0  # index in ModelFile.tensors
+    param_index: int = -1  # creation order of its Parameter in the pickle (ParamRec.index); -1: none
 
     @property
     def name(self) -> str:

@@ -34,7 +34,7 @@ def is_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9:
         return False
     (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
+    return n >= 2 and head[8:9] == b"{"  # a header claiming too much: read_header says so
 
 
 def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
@@ -54,7 +54,7 @@ def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
         raise ModelFileError(path, e.strerror or str(e)) from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad UTF-8/JSON, 5000-digit ints, [[[[…]]]]
         raise ModelFileError(path, f"safetensors header is not valid JSON ({e.__class__.__name__})") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, "safetensors header is not a JSON object")
@@ -70,7 +70,12 @@ def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
             begin, end = (int(x) for x in spec["data_offsets"])
         except (KeyError, TypeError, ValueError):
             raise ModelFileError(path, f"safetensors entry {name!r:.60} is malformed") from None
-        if any(s < 0 for s in shape) or not 0 <= begin <= end or base + end > size:
+        numel = 1
+        for d in shape:
+            numel *= d
+        if any(d < 0 for d in shape) or numel >= 1 << 63:
+            raise ModelFileError(path, f"safetensors entry {name!r:.60} has an impossible shape")
+        if not 0 <= begin <= end or base + end > size:
             raise ModelFileError(path, f"safetensors entry {name!r:.60} points outside the file")
         entries.append(STEntry(name, dtype, shape, path, base + begin, end - begin))
     entries.sort(key=lambda e: e.offset)
@@ -79,7 +84,10 @@ def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
 
 def find_index(path: str) -> str | None:
     """The index.json of a sharded checkpoint directory, if there is one."""
-    names = sorted(os.listdir(path))
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as e:
+        raise ModelFileError(path, e.strerror or str(e)) from None
     for preferred in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if preferred in names:
             return os.path.join(path, preferred)
@@ -96,7 +104,7 @@ def read_index(path: str) -> tuple[dict[str, str], list[str], dict]:
             doc = json.load(f)
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         raise ModelFileError(path, "index file is not valid JSON") from None
     wm = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(wm, dict) or not wm:
@@ -104,13 +112,16 @@ def read_index(path: str) -> tuple[dict[str, str], list[str], dict]:
     folder = os.path.dirname(os.path.abspath(path))
     weight_map: dict[str, str] = {}
     shards: list[str] = []
+    full_of: dict[str, str] = {}  # shard name → path; a set, not a scan of weight_map
     for name, shard in wm.items():
-        if not isinstance(shard, str) or os.path.basename(shard) != shard:
-            raise ModelFileError(path, f"index names a bad shard {shard!r:.60}")
-        full = os.path.join(folder, shard)
-        if full not in weight_map.values():
+        full = full_of.get(shard) if isinstance(shard, str) else None
+        if full is None:
+            if not isinstance(shard, str) or os.path.basename(shard) != shard:
+                raise ModelFileError(path, f"index names a bad shard {shard!r:.60}")
+            full = os.path.join(folder, shard)
             if not os.path.isfile(full):
                 raise ModelFileError(path, f"shard {shard} named in the index is missing")
+            full_of[shard] = full
             shards.append(full)
         weight_map[str(name)] = full
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}

@@ -10,15 +10,17 @@ can be reported for what `torch.load(weights_only=False)` would have run.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
-import importlib.util
 import io
 import pickle
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui.core.danger import DANGEROUS_MODULES, DANGEROUS_NAMES, classify_global  # noqa: F401
 from tui.core.model import DTYPE_SIZES
+from tui.core.pickle_guard import brief, check_hashable, check_pickle, check_size
 
 # Storage classes name their dtype.
 STORAGE_DTYPES = {
@@ -36,30 +38,6 @@ TORCH_DTYPE_ALIASES = {
     "int": "int32", "short": "int16", "cfloat": "complex64", "cdouble": "complex128",
     "chalf": "complex32",
 }
-
-DANGEROUS_MODULES = {
-    "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pty",
-    "pickle", "_pickle", "ctypes", "webbrowser", "importlib", "code", "codeop",
-    "multiprocessing", "asyncio", "commands", "popen2", "platform", "signal",
-    "requests", "urllib", "http", "ftplib", "telnetlib", "smtplib", "marshal",
-    "pdb", "bdb", "timeit", "cProfile", "profile", "trace", "_posixsubprocess",
-    "_thread", "threading",
-}
-DANGEROUS_NAMES = {
-    ("builtins", n) for n in (
-        "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "__import__",
-        "breakpoint", "input", "globals", "locals", "vars", "exit", "quit",
-    )
-} | {
-    ("functools", "partial"), ("functools", "reduce"), ("operator", "attrgetter"),
-    ("operator", "itemgetter"), ("operator", "methodcaller"), ("torch.serialization", "load"),
-    ("torch", "load"), ("torch.hub", "load"), ("torch.hub", "load_state_dict_from_url"),
-    ("numpy.testing._private.utils", "runstring"), ("torch.jit", "load"),
-    ("torch._dynamo", "eval_frame"), ("copyreg", "_reconstructor_ex"), ("types", "FunctionType"),
-    ("types", "CodeType"), ("io", "open"), ("_io", "open"), ("io", "open_code"),
-    ("pathlib", "Path.write_text"), ("tempfile", "mkstemp"),
-}
-
 
 class StandIn:
     """Base of every stand-in class. Instances only record how they were made."""
@@ -85,6 +63,7 @@ class StandIn:
         self.__dict__["_mt_state"] = state
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        hash(key)  # as a real dict would: an unhashable key fails here, never reaches str()
         if self.__dict__["_mt_items"] is None:
             self.__dict__["_mt_items"] = []
         self.__dict__["_mt_items"].append((key, value))
@@ -95,6 +74,14 @@ class StandIn:
     def extend(self, values: Any) -> None:
         for v in values:
             self.append(v)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> StandIn:
+        # REDUCE with an object as the callable: functools.partial(...)(), getattr(...)(…).
+        # Record the call on the object (findings report it) and return the object.
+        calls = self.__dict__.setdefault("_mt_called", [])
+        if len(calls) < 20:
+            calls.append(args)
+        return self
 
     def __repr__(self) -> str:
         return f"<{qualname(type(self))}>"
@@ -177,11 +164,48 @@ class Flag(int):
         return "True" if self else "False"
 
 
+def _no_build(self: Any, state: Any) -> None:
+    raise pickle.UnpicklingError(f"the pickle sets attributes on a {type(self).__name__} record")
+
+
+# BUILD on a record the unpickler made would overwrite its fields (shape, storage…) with
+# anything; torch never does that, so refuse it.
+for _cls in (StorageRec, TensorRec, ParamRec, DType, StorageType, Marker):
+    _cls.__setstate__ = _no_build  # type: ignore[attr-defined]
+
+
 def _tuple(x: Any) -> tuple[int, ...]:
     if is_standin(x) and x._mt_args:  # torch.Size((…)) stand-in never happens, but be lenient
         x = x._mt_args[0]
     t = tuple(int(v) for v in x)
     return t
+
+
+MAX_COUNT = 1 << 63  # torch counts elements and offsets in int64
+
+
+def _count(x: Any) -> int:
+    v = int(x)
+    if not 0 <= v < MAX_COUNT:
+        raise pickle.UnpicklingError(f"impossible element count or offset {brief(v)}")
+    return v
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    shape = _tuple(x)
+    numel = 1
+    for d in shape:
+        numel *= _count(d)
+    if numel >= MAX_COUNT:
+        raise pickle.UnpicklingError(f"impossible tensor shape of {len(shape)} dims")
+    return shape
+
+
+class HashById(tuple):
+    """Tuples the recorders make: hashed by identity, so nesting them is never costly."""
+
+    __slots__ = ()
+    __hash__ = object.__hash__
 
 
 @dataclass
@@ -208,8 +232,12 @@ class _Restricted:
 
     # -- globals ---------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401
-        if module == "__builtin__":
-            module = "builtins"
+        # Protocol 0-2 pickles name Python 2 modules (__builtin__, commands, copy_reg…);
+        # the real unpickler maps them, so report what would actually be called.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         rec = self._recorders.get((module, name))
         if rec is not None:
             return rec
@@ -235,17 +263,18 @@ class _Restricted:
 
     def persistent_load(self, pid: Any) -> Any:
         if not isinstance(pid, tuple) or not pid:
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
-        typename = pid[0].decode() if isinstance(pid[0], bytes) else pid[0]
+            raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
+        typename = pid[0].decode("latin-1") if isinstance(pid[0], bytes) else pid[0]
         if typename == "module":  # legacy: ('module', class, source file, source)
             return pid[1] if len(pid) > 1 else None
-        if typename != "storage" or len(pid) < 5:
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+        if (typename != "storage" or len(pid) < 5 or not isinstance(pid[2], (str, int))
+                or not isinstance(pid[3], str)):
+            raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
         stype, key, location, numel = pid[1], str(pid[2]), pid[3], pid[4]
         dtype = stype.dtype if isinstance(stype, StorageType) else "uint8"
         rec = self._storages.get(key)
         if rec is None:
-            rec = StorageRec(key, dtype, str(location), int(numel), pid[5] if len(pid) > 5 else None)
+            rec = StorageRec(key, dtype, location, _count(numel), pid[5] if len(pid) > 5 else None)
             self._storages[key] = rec
         return rec
 
@@ -254,7 +283,7 @@ class _Restricted:
                 dtype: str | None = None, **extra: Any) -> TensorRec:
         if not isinstance(storage, StorageRec):
             raise pickle.UnpicklingError("tensor without a storage record")
-        t = TensorRec(storage, int(offset), _tuple(size), _tuple(stride), bool(requires_grad),
+        t = TensorRec(storage, _count(offset), _shape(size), _tuple(stride), bool(requires_grad),
                       dtype or storage.dtype, index=len(self._tensors), **extra)
         if dtype and storage.dtype == "uint8" and dtype != "uint8":
             # Untyped storage: numel was counted in bytes; re-express in elements.
@@ -313,14 +342,14 @@ class _Restricted:
             return obj
 
         def meta(dtype, size, stride, requires_grad):
-            t = TensorRec(None, 0, _tuple(size), _tuple(stride), bool(requires_grad),
+            t = TensorRec(None, 0, _shape(size), _tuple(stride), bool(requires_grad),
                           dtype.name if isinstance(dtype, DType) else "float32",
                           note="meta tensor (no data)", index=len(self._tensors))
             self._tensors.append(t)
             return t
 
         def wrapper(cls, dtype, size, stride, offset, layout, device, requires_grad):
-            t = TensorRec(None, int(offset), _tuple(size), _tuple(stride), bool(requires_grad),
+            t = TensorRec(None, _count(offset), _shape(size), _tuple(stride), bool(requires_grad),
                           dtype.name if isinstance(dtype, DType) else "float32",
                           note="tensor subclass without storage", index=len(self._tensors))
             self._tensors.append(t)
@@ -333,13 +362,13 @@ class _Restricted:
             return meta(dtype, (), (), requires_grad)
 
         def size(*args):
-            return tuple(args[0]) if args else ()
+            return HashById(_tuple(args[0])) if args else HashById()
 
         def device(*args):
-            return Marker("device(" + ", ".join(repr(a) for a in args) + ")")
+            return Marker("device(" + ", ".join(brief(a) for a in args) + ")")
 
         def odict(*args):
-            return collections.OrderedDict(*args)
+            return collections.OrderedDict(keyed(args[0], True)) if args else collections.OrderedDict()
 
         def codecs_encode(obj, encoding="utf-8", errors="strict"):
             if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf-8", "ascii"):
@@ -353,10 +382,31 @@ class _Restricted:
                 return cls()
             raise pickle.UnpicklingError("refused copyreg._reconstructor call")
 
-        def safe(fn):
+        def safe(fn, sized=False):
             def call(*args):
+                for a in args:  # bytes(10**12), list(range(10**12)): refuse, don't allocate
+                    if sized or isinstance(a, range):
+                        check_size(a)
                 return fn(*args)
             return call
+
+        def keyed(src, pairs):
+            # dict/set/frozenset hash what they're given: refuse costly tuples first.
+            check_size(src)
+            items = list(src.items() if isinstance(src, dict) else src)
+            check_hashable(i[0] if pairs and isinstance(i, (tuple, list)) and i else i
+                           for i in items)
+            return items
+
+        def hashed(fn, pairs=False):
+            def call(*args):
+                return fn(keyed(args[0], pairs)) if args else fn()
+            return call
+
+        def tuple_(*args):
+            t = HashById(safe(tuple)(*args))
+            check_hashable([t])  # it may be printed: keep it small as a tree
+            return t
 
         u = "torch._utils"
         return {
@@ -372,11 +422,11 @@ class _Restricted:
             ("torch.nn.parameter", "UninitializedBuffer"): uninit_buffer,
             ("torch", "Size"): size, ("torch", "device"): device,
             ("collections", "OrderedDict"): odict,
-            ("builtins", "set"): safe(set), ("builtins", "frozenset"): safe(frozenset),
+            ("builtins", "set"): hashed(set), ("builtins", "frozenset"): hashed(frozenset),
             ("builtins", "complex"): safe(complex), ("builtins", "slice"): safe(slice),
-            ("builtins", "bytearray"): safe(bytearray), ("builtins", "bytes"): safe(bytes),
-            ("builtins", "list"): safe(list), ("builtins", "tuple"): safe(tuple),
-            ("builtins", "dict"): safe(dict), ("builtins", "range"): safe(range),
+            ("builtins", "bytearray"): safe(bytearray, True), ("builtins", "bytes"): safe(bytes, True),
+            ("builtins", "list"): safe(list), ("builtins", "tuple"): tuple_,
+            ("builtins", "dict"): hashed(dict, True), ("builtins", "range"): safe(range),
             ("builtins", "float"): safe(float), ("builtins", "int"): safe(int),
             ("builtins", "str"): safe(str), ("builtins", "bool"): safe(bool),
             ("_codecs", "encode"): codecs_encode,
@@ -414,12 +464,16 @@ class TracingUnpickler(_Restricted, pickle._Unpickler):  # type: ignore[name-def
         def load(unpickler: TracingUnpickler) -> None:
             flag = Flag(value)
             flag.pos = unpickler._file.tell() - width
+            frame = getattr(getattr(unpickler, "_unframer", None), "current_frame", None)
+            if frame is not None:  # protocol 4+: the frame was read ahead as a whole
+                flag.pos += frame.tell() - len(frame.getbuffer())
             unpickler.append(flag)
         return load
 
 
 def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
+    check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
     u = TracingUnpickler(data) if tracing else Unpickler(data)
     old = sys.getrecursionlimit()
     try:
@@ -427,20 +481,3 @@ def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     finally:
         sys.setrecursionlimit(old)
     return u.result(root)
-
-
-def classify_global(module: str, name: str) -> str | None:
-    """'danger' for globals that would run code, 'missing' for classes not installed here."""
-    top = module.split(".", 1)[0]
-    if (module, name) in DANGEROUS_NAMES or module in DANGEROUS_MODULES or top in DANGEROUS_MODULES:
-        return "danger"
-    if module == "__main__":
-        return "main"
-    if top in ("torch", "collections", "builtins", "numpy", "_codecs", "copyreg"):
-        return None
-    try:
-        if importlib.util.find_spec(top) is None:
-            return "missing"
-    except (ImportError, ValueError):
-        return "missing"
-    return None

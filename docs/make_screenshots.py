@@ -1,0 +1,41 @@
+"""Write the README's screenshots: docs/screenshot-main.svg and docs/screenshot-save.svg.
+
+    python docs/make_screenshots.py
+
+Runs the app headless on sample_models/entire_model.pth (the article's CNN: everything
+frozen but fc), unfreezes `layer2`, and saves what the screen shows, then the save dialog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from tui.app import ModelTreeApp
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (110, 32)
+
+
+async def shoot() -> list[str]:
+    os.chdir(ROOT)  # relative paths on screen, whoever runs it
+    app = ModelTreeApp("sample_models/entire_model.pth")
+    written = []
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("down", "down", "down", "space", "right", "down")
+        await pilot.pause()
+        written.append(app.save_screenshot("screenshot-main.svg", path=str(ROOT / "docs")))
+        await pilot.press("s")
+        await pilot.pause()
+        app.screen.query_one("#path").cursor_blink = False
+        await pilot.pause()
+        written.append(app.save_screenshot("screenshot-save.svg", path=str(ROOT / "docs")))
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(shoot()):
+        print(path)

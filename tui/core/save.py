@@ -1,0 +1,266 @@
+"""Saving an (edited) model: the one entry point the CLI and the UI call.
+
+    result = save(mf, "out.pth", fmt="state_dict", freeze_plan=True)
+
+Every format is written to a temp file beside the target and renamed over it only
+when complete (tui.core.atomic), reading tensor bytes from the source by offset in
+bounded memory (tui.core.stream) — so saving over the very file that is open works,
+and a failure or an interrupt leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui import __version__
+from tui.core import write_full
+from tui.core.atomic import AtomicFile, atomic_write, check_space, check_target
+from tui.core.build import module_state
+from tui.core.errors import ModelFileError
+from tui.core.fmt import count, size
+from tui.core.freeze_plan import is_plan, plan_path, write_plan
+from tui.core.model import ModelFile
+from tui.core.stream import Progress, Sources
+
+FORMATS = ("full", "state_dict", "safetensors")
+LABELS = {"full": "full model", "state_dict": "state_dict", "safetensors": "safetensors",
+          "checkpoint": "whole checkpoint"}
+
+
+@dataclass
+class SaveResult:
+    path: str
+    format: str  # "full" | "state_dict" | "safetensors" | "checkpoint" (whole checkpoint)
+    nbytes: int
+    plan_path: str | None
+    tensors: int  # tensors written (state_dict/safetensors: entries; full: unique tensors)
+    notes: list[str] = field(default_factory=list)
+    replaced_source: bool = False  # the open file itself was overwritten
+
+
+@dataclass
+class _Job:
+    label: str
+    total: int
+    tensors: int
+    write: Callable[[AtomicFile, Sources, Progress], int]
+    after: Callable[[], None] | None = None  # bookkeeping when the source itself was replaced
+
+
+def _part_is_module(mf: ModelFile) -> bool:
+    src = mf.source
+    if src is None:
+        return False
+    if src.kind == "torchscript":
+        return True
+    return src.kind == "torch" and module_state(src.model_obj) is not None
+
+
+def default_format(mf: ModelFile) -> str:
+    """What to write when no format is asked for: the kind of thing that was opened."""
+    if mf.format == "safetensors":
+        return "safetensors"
+    if mf.format == "state_dict" or (mf.format == "checkpoint" and not _part_is_module(mf)):
+        return "state_dict"
+    return "full"
+
+
+def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
+    """A free name beside the source: entire_model.pth → entire_model.frozen.pth."""
+    fmt = fmt or default_format(mf)
+    base = mf.path.rstrip(os.sep) or mf.path
+    if base.endswith(".index.json"):
+        base = base[: -len(".index.json")]
+    folder, name = os.path.split(base)
+    stem, ext = (name, "") if os.path.isdir(base) else os.path.splitext(name)
+    if stem.endswith(".safetensors"):
+        stem = stem[: -len(".safetensors")]
+    stem = stem.removesuffix(".frozen")
+    if fmt == "safetensors":
+        ext = ".safetensors"
+    elif fmt == "state_dict" or ext not in (".pth", ".pt", ".bin", ".ckpt", ".tar"):
+        ext = ".pth"
+    cand = os.path.join(folder, f"{stem}.frozen{ext}")
+    n = 2
+    while os.path.lexists(cand):
+        cand = os.path.join(folder, f"{stem}.frozen-{n}{ext}")
+        n += 1
+    return cand
+
+
+def describe_format(fmt: str) -> str:
+    """One paragraph: what the format keeps and what it loses."""
+    return {
+        "full": "Full model, as torch.save(model): keeps the architecture (references to the "
+                "model's classes), every tensor, requires_grad, tied weights and any other "
+                "attributes. modeltree writes the original pickle back with only the changed "
+                "requires_grad flags, so it loads into the same classes — but loading needs "
+                "those classes' code and torch.load(weights_only=False), which runs code named "
+                "in the file.",
+        "state_dict": "state_dict, as torch.save(model.state_dict()): the weights and persistent "
+                      "buffers by name, tied weights sharing one storage; loads safely with "
+                      "torch.load(weights_only=True). Loses requires_grad (every tensor is "
+                      "plain) and the architecture: you need the model's code and "
+                      "load_state_dict(). Add the freeze plan to keep the flags in a JSON beside it.",
+        "safetensors": "safetensors: the weights by name in a simple format that can't run code "
+                       "and maps straight into memory. Loses requires_grad, the architecture and "
+                       "tied-weight sharing (a tied tensor is stored once; its other names are "
+                       "listed in the metadata). Add the freeze plan to keep the flags beside it.",
+        "checkpoint": "Whole checkpoint: the file as it is (optimizer state, epoch, …) with only "
+                      "the model part's requires_grad changed.",
+    }.get(fmt, f"unknown format {fmt!r}")
+
+
+def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
+         force: bool = False, whole_checkpoint: bool = False,
+         progress: Callable[[int, int], None] | None = None) -> SaveResult:
+    """Write the model (with its current requires_grad) to `out`; see the module doc."""
+    out = os.fspath(out)
+    if mf.source is None or mf.root is None:
+        raise ModelFileError(mf.path, "nothing to save: no model or state_dict in this file")
+    if getattr(mf.source, "stale", False):
+        raise ModelFileError(mf.path, "the file was replaced by a save since it was opened: open it again")
+    whole = whole_checkpoint and mf.format == "checkpoint"
+    fmt = fmt or default_format(mf)
+    if fmt not in FORMATS:
+        raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
+    job = _whole_checkpoint(mf, fmt) if whole else _job(mf, fmt)
+    target = check_target(out, force)
+    same = _same_file(target, mf.path)
+    plan_target = plan_path(target) if freeze_plan else None
+    if plan_target is not None:
+        check_target(plan_target, force)
+    check_space(target, job.total)
+    notes: list[str] = []
+    with Sources() as sources:
+        if mf.source.torch is not None:
+            write_full.check_unchanged(mf, sources)
+        tracker = Progress(job.total, progress)
+        with atomic_write(target, force) as af:
+            nbytes = job.write(af, sources, tracker)
+        tracker.finish()
+    if same:
+        if job.after is not None:
+            job.after()
+        else:
+            mf.source.stale = True  # offsets now point into a different file
+    key = (mf.model_key or "") if job.label == "checkpoint" else ""
+    written_plan = None
+    if plan_target is not None:
+        try:
+            written_plan = write_plan(mf, target, force=force, model_key=key)
+        except ModelFileError as e:
+            raise ModelFileError(e.path, f"{e.problem} (the weights were written to {target}; "
+                                 "only the freeze plan is missing)") from None
+    beside = plan_path(target)
+    if written_plan is None and job.label in ("state_dict", "safetensors", "checkpoint") \
+            and os.path.isfile(beside) and is_plan(beside):
+        notes.append(f"an older freeze plan {os.path.basename(beside)} beside it will be applied "
+                     "when it is opened")
+    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _job(mf: ModelFile, fmt: str) -> _Job:
+    if fmt == "full":
+        return _full(mf)
+    from tui.core import write_safetensors, write_state_dict
+    from tui.core.tensors_out import collect
+
+    tensors = collect(mf)
+    if fmt == "state_dict":
+        write_state_dict.check_dtypes(mf.path, tensors)
+        meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None
+        meta = meta if isinstance(meta, dict) else None
+        return _Job("state_dict", write_state_dict.total_bytes(tensors), len(tensors),
+                    lambda af, s, p: write_state_dict.write(af.fd, tensors, af.target, s, p, meta))
+    kept, aliases = write_safetensors.plan(mf.path, tensors)
+    meta = dict(mf.source.metadata) if mf.source.kind == "safetensors" else {}
+    meta.update({"format": "pt", "source": os.path.basename(mf.path.rstrip(os.sep)),
+                 "modeltree.version": __version__})
+    if mf.model_key:
+        meta["modeltree.source_key"] = mf.model_key
+    if aliases:
+        meta["modeltree.aliases"] = json.dumps(aliases, separators=(",", ":"))
+
+    def write(af: AtomicFile, s: Sources, p: Progress) -> int:
+        n = write_safetensors.write(af.fd, kept, meta, s, p)
+        write_safetensors.validate(af.tmp, af.target, [t.name for t in kept])
+        return n
+
+    return _Job("safetensors", write_safetensors.total_bytes(kept), len(kept), write)
+
+
+def _full(mf: ModelFile) -> _Job:
+    src = mf.source
+    if src.kind == "torchscript":
+        return _Job("full", mf.file_size, len(mf.tensors), lambda af, s, p: write_full.torchscript(af, mf))
+    if not _part_is_module(mf):
+        what = {"safetensors": "a safetensors file"}.get(mf.format, "a state_dict")
+        raise ModelFileError(mf.path, f"{what} has no architecture to write as a full model: "
+                             "save it as state_dict or safetensors")
+    patches = write_full.flag_patches(mf)
+    if not mf.model_key:
+        return _whole_file(mf, patches, "full")
+    sub, keys = write_full.model_part(mf, patches)
+    return _Job("full", write_full.part_size(mf, sub, keys), len(mf.tensors),
+                lambda af, s, p: write_full.write_part(af, mf, sub, keys, s, p))
+
+
+def _whole_checkpoint(mf: ModelFile, fmt: str) -> _Job:
+    natural = "full" if _part_is_module(mf) else "state_dict"
+    if fmt != natural:
+        kind = "a module" if natural == "full" else "a state_dict"
+        raise ModelFileError(mf.path, f"a whole checkpoint keeps its model part as stored ({kind}): "
+                             f"use format {natural}, or save the model part alone as {fmt}")
+    return _whole_file(mf, write_full.flag_patches(mf), "checkpoint")
+
+
+def _whole_file(mf: ModelFile, patches: list[tuple[int, int]], label: str) -> _Job:
+    def after() -> None:
+        # Same layout, new flag bytes: keep the open model consistent with the disk.
+        src = mf.source.torch
+        src.pickle_bytes = write_full.patched_pickle(mf, patches)
+        for t in mf.tensors:
+            if t.param_index >= 0:
+                t.original_requires_grad = t.requires_grad
+
+    return _Job(label, mf.file_size, len(mf.tensors),
+                lambda af, s, p: write_full.whole_file(af, mf, patches, s, p), after)
+
+
+def summary(editor: Any, result: SaveResult) -> str:
+    """One line: what changed, what was written, how big."""
+    changed = editor.changed()
+    froze = sum(1 for _, _, now in changed if now is False)
+    unfroze = sum(1 for _, _, now in changed if now is True)
+    c = editor.mf.totals
+    edits = (f"froze {froze}, unfroze {unfroze} tensor{'s' if froze + unfroze != 1 else ''}"
+             if changed else "no requires_grad changes")
+    known = c.trainable + c.frozen
+    if not known:
+        flags = "requires_grad unknown"
+    elif c.unknown:
+        flags = (f"{count(c.trainable)} trainable, {count(c.frozen)} frozen, {count(c.unknown)} "
+                 f"unknown of {count(c.numel)} parameters")
+    else:
+        flags = f"{count(c.trainable)} of {count(c.numel)} parameters trainable"
+    line = (f"{edits} ({flags}); wrote {result.path}: {LABELS.get(result.format, result.format)}, "
+            f"{result.tensors} tensors, {size(result.nbytes)}")
+    if result.plan_path:
+        line += f" + freeze plan {result.plan_path}"
+    elif result.format in ("state_dict", "safetensors") and known:
+        line += "; requires_grad not kept (add --freeze-plan to keep it)"
+    for note in result.notes:
+        line += f"; {note}"
+    return line

@@ -1,0 +1,72 @@
+"""Every key, what the marks mean, and what each save format keeps."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui.core import fmt
+
+FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
+NAVIGATION = (
+    ("↑ ↓ home end", "move in the tree or table (pgup/pgdn too)"),
+    ("→ ←", "expand a module / collapse it, or go to its parent"),
+    ("enter, click", "expand or collapse a module; on “… more”: show the next ones"),
+    ("ctrl+p", "command palette: every action by name"),
+)
+
+
+REMAP = ("Set MODELTREE_KEYS to change keys, e.g. MODELTREE_KEYS='save=ctrl+s;toggle=x,enter'. "
+         "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, undo, redo, save, filter, "
+         "expand, collapse, values, help, quit.")
+
+
+def keys_table(rows: list[tuple[str, str]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for keys, what in [*rows, *NAVIGATION]:
+        table.add_row(keys, what)
+    return table
+
+
+def legend() -> Text:
+    text = Text()
+    for status, what in (("trainable", "every parameter trainable"), ("frozen", "all frozen"),
+                         ("partial", "some frozen"), ("unknown", "requires_grad not stored"),
+                         ("empty", "no parameters")):
+        text.append(f"{fmt.glyph(status)} {status}", style="bold")
+        text.append(f"  {what}\n")
+    return text
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        from tui.core.save import describe_format
+
+        with Vertical(classes="dialog help"):
+            yield Static("modeltree: keys  (escape closes)", classes="title")
+            with VerticalScroll():
+                yield Static(keys_table(self.keys))
+                yield Static("Marks", classes="heading")
+                yield Static(legend())
+                yield Static("Save formats", classes="heading")
+                for fmt_id, name in FORMATS:
+                    yield Static(Text.assemble((name, "bold"), "  ", describe_format(fmt_id)),
+                                 classes="format")
+                yield Static("Other keys", classes="heading")
+                yield Static(Text(REMAP))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,47 @@
+"""Quit with unsaved changes: save first, quit anyway, or stay."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+Choice = Literal["save", "quit", "stay"]
+
+
+class QuitScreen(ModalScreen[Choice]):
+    BINDINGS = [
+        Binding("s", "choose('save')", "Save…"),
+        Binding("q,y", "choose('quit')", "Quit anyway"),
+        Binding("escape,n", "choose('stay')", "Stay"),
+    ]
+
+    def __init__(self, changed: list[str]) -> None:
+        super().__init__()
+        self.changed = changed
+
+    def compose(self) -> ComposeResult:
+        names = ", ".join(self.changed[:4]) + (" …" if len(self.changed) > 4 else "")
+        with Vertical(classes="dialog"):
+            yield Static("Quit with unsaved changes?", classes="title")
+            yield Static(f"{len(self.changed)} tensor(s) changed requires_grad: {names}",
+                         classes="message", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Save…", variant="primary", id="save")
+                yield Button("Quit anyway", variant="error", id="quit")
+                yield Button("Stay", id="stay")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)  # type: ignore[arg-type]
+
+    def action_choose(self, choice: Choice) -> None:
+        self.dismiss(choice)

@@ -1,0 +1,194 @@
+"""Save dialog: path, format, freeze plan; writes in a worker with a progress bar.
+
+The writing itself is `tui.core.save.save` (the same call `modeltree --save` makes);
+this screen only collects the choices, shows progress, and keeps the dialog open
+with the message when the writer refuses, so nothing typed is lost.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+)
+from textual.worker import Worker, WorkerState
+
+from tui.core.errors import ModelFileError
+from tui.core.model import ModelFile
+from tui.screens.confirm import ConfirmScreen
+
+FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
+FORMAT_NAMES = dict(FORMATS)
+
+
+class SaveDialog(ModalScreen[Any]):
+    """Dismisses with the writer's SaveResult, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    class Progress(Message):
+        """Bytes written so far; a newer one replaces an unhandled older one."""
+
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done, self.total = done, total
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SaveDialog.Progress)
+
+    def __init__(self, mf: ModelFile) -> None:
+        super().__init__()
+        from tui.core import save as saving
+
+        self.mf = mf
+        self.saving = False
+        self.fmt = self.natural = saving.default_format(mf)
+        self.auto_path = saving.suggested_path(mf, self.fmt)
+
+    def compose(self) -> ComposeResult:
+        from tui.core.save import describe_format
+
+        # A full model needs the pickled module objects; a state_dict has none.
+        full_ok = self.natural == "full"
+        with Vertical(classes="dialog save"):
+            yield Static("Save model", classes="title")
+            yield Label("File (enter saves, escape cancels)")
+            yield Input(value=self.auto_path, id="path", compact=True)
+            with RadioSet(id="format", compact=True):
+                for fmt_id, name in FORMATS:
+                    yield RadioButton(name, value=fmt_id == self.fmt, id=fmt_id,
+                                      disabled=fmt_id == "full" and not full_ok)
+            yield Static(describe_format(self.fmt), id="describe", markup=False)
+            yield Checkbox("also write the freeze plan (requires_grad, as JSON beside it)",
+                           id="plan", disabled=self.fmt == "full", compact=True)
+            if self.mf.format == "checkpoint":
+                yield Checkbox(f"whole checkpoint (keep optimizer state, epoch, …; "
+                               f"{FORMAT_NAMES[self.natural]} only)", id="whole", compact=True)
+            yield ProgressBar(id="progress", show_eta=False)
+            yield Static(id="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#progress").display = False
+        self.query_one("#error").display = False
+        path = self.query_one("#path", Input)
+        path.focus()
+        path.cursor_position = len(path.value)
+
+    # -- choices ---------------------------------------------------------------
+    @on(RadioSet.Changed)
+    def _format_changed(self, event: RadioSet.Changed) -> None:
+        from tui.core.save import suggested_path
+
+        self.fmt = event.pressed.id or self.fmt
+        self._describe()
+        self.query_one("#plan", Checkbox).disabled = self.fmt == "full"
+        path = self.query_one("#path", Input)
+        if path.value == self.auto_path:  # follow the format until the user edits the name
+            self.auto_path = path.value = suggested_path(self.mf, self.fmt)
+
+    @on(Checkbox.Changed, "#whole")
+    def _describe(self) -> None:
+        from tui.core.save import describe_format
+
+        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
+        text = describe_format(self.fmt)
+        if whole:
+            text = describe_format("checkpoint") + " " + text
+        self.query_one("#describe", Static).update(text)
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        path = os.path.expanduser(self.query_one("#path", Input).value.strip())
+        if not path:
+            self.show_error("Type a file name to save to.")
+            return
+        if os.path.lexists(path):
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.start(path, force=True)
+
+            self.app.push_screen(ConfirmScreen(f"{path} exists. Overwrite it?", yes="Overwrite"),
+                                 answered)
+            return
+        self.start(path, force=False)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self.saving:
+            self.notify("Still writing; the file appears when it is complete.")
+            return
+        self.dismiss(None)
+
+    # -- writing ---------------------------------------------------------------
+    def start(self, path: str, force: bool) -> None:
+        self.saving = True
+        self.query_one("#error").display = False
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self._set_enabled(False)
+        plan = self.fmt != "full" and self.query_one("#plan", Checkbox).value
+        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
+        self.write(path, self.fmt, plan, force, whole)
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool) -> Any:
+        from tui.core.save import save
+
+        return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
+                    whole_checkpoint=whole,
+                    progress=lambda done, total: self.post_message(self.Progress(done, total)))
+
+    def on_save_dialog_progress(self, message: Progress) -> None:
+        if self.saving:
+            self.query_one("#progress", ProgressBar).update(total=max(message.total, 1),
+                                                           progress=message.done)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "save":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self.saving = False
+            self.dismiss(event.worker.result)
+        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self.saving = False
+            self._set_enabled(True)
+            self.query_one("#progress").display = False
+            err = event.worker.error
+            if isinstance(err, ModelFileError):
+                self.show_error(f"Not saved: {err}")
+            else:
+                self.show_error(f"Not saved: {type(err).__name__}: {err}")
+            self.query_one("#path", Input).focus()
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(message)
+        error.display = True
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for selector in ("#path", "#format", "#save", "#plan"):
+            widget = self.query_one(selector)
+            if selector != "#plan" or self.fmt != "full":
+                widget.disabled = not enabled

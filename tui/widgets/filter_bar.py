@@ -1,0 +1,16 @@
+"""The `/` filter field under the tree."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import Input
+
+
+class FilterBar(Input):
+    """Typing filters live; enter keeps the filter and returns to the tree; escape clears it."""
+
+    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="clear_filter")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(placeholder="filter: name or class, substring or glob (fc, *.0, Conv*)",
+                         **kwargs)

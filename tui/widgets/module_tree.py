@@ -1,0 +1,262 @@
+"""The module tree: lazy (children are added on expand, in chunks), labels precomputed."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tui.core import fmt
+from tui.core.model import ModuleNode
+
+CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
+EXPAND_LIMIT = 2000  # nodes `e` may add at once; beyond that the user expands by hand
+
+
+@dataclass
+class More:
+    """Placeholder leaf for siblings not added yet."""
+
+    parent: ModuleNode
+    start: int
+
+
+def module_label(node: ModuleNode) -> Text:
+    """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
+    text = Text(fmt.glyph(node.status) + " ")
+    text.append(node.key or "(root)", style="bold")
+    if node.type is not None:  # state_dicts don't name classes
+        text.append(f" {node.short_type}", style="italic dim")
+    if node.counts.tensors or node.counts.numel:
+        text.append(f" {fmt.count(node.counts.numel)}")
+    return text
+
+
+def more_label(more: More) -> Text:
+    left = len(more.parent.children) - more.start
+    return Text(f"… {left:,} more (enter to show {min(left, CHUNK)})", style="dim")
+
+
+def matches(node: ModuleNode, pattern: str) -> bool:
+    """Glob on the qualified name or class; otherwise a case-insensitive substring."""
+    p = pattern.lower()
+    name, typ = node.name.lower(), node.short_type.lower()
+    if "*" in p or "?" in p or ("[" in p and "]" in p[p.index("["):]):
+        return fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(typ, p)
+    return p in name or p in typ
+
+
+class ModuleTree(Tree[ModuleNode | More]):
+    """Tree of ModuleNodes; only what the user opens is ever added."""
+
+    BINDINGS = [
+        Binding("space", "app.toggle", "Freeze/unfreeze", id="toggle"),
+        Binding("right", "expand_or_down", "Expand", show=False),
+        Binding("left", "collapse_or_up", "Collapse", show=False),
+    ]
+    COMPONENT_CLASSES = {
+        "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
+        "module-tree--unknown", "module-tree--empty",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.guide_depth = 3
+        self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
+        self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
+        self.match_count = 0
+
+    # -- building ------------------------------------------------------------
+    def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:
+        self.clear()
+        self.loaded = {"": self.root}
+        self.shown = shown
+        self.root.data = root
+        self.root.set_label(module_label(root))
+        self.root.allow_expand = bool(self._kids(root))
+        self._populate(self.root)
+        self.root.expand()
+        self.cursor_line = 0
+
+    def _kids(self, node: ModuleNode) -> list[ModuleNode]:
+        if self.shown is None:
+            return node.children
+        return [c for c in node.children if c.name in self.shown]
+
+    def _populate(self, tnode: TreeNode, start: int = 0) -> None:
+        """Add the next chunk of children (once)."""
+        node = tnode.data
+        if not isinstance(node, ModuleNode) or (start == 0 and tnode.children):
+            return
+        kids = self._kids(node)
+        for child in kids[start:start + CHUNK]:
+            self.loaded[child.name] = tnode.add(module_label(child), child,
+                                                allow_expand=bool(self._kids(child)))
+        if len(kids) > start + CHUNK:
+            more = More(node, start + CHUNK)
+            if self.shown is None:
+                tnode.add_leaf(more_label(more), more)
+            else:  # filtered lists are short enough to show whole
+                self._populate(tnode, start + CHUNK)
+
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        self._populate(event.node)
+
+    def _toggle_node(self, node: TreeNode) -> None:
+        # Add children before expanding (enter, click), not in the NodeExpanded handler
+        # alone: a key typed right after would move over the old lines.
+        if not node.is_expanded:
+            self._populate(node)
+        super()._toggle_node(node)
+
+    def _on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        if isinstance(event.node.data, More):
+            event.stop()
+            more, parent = event.node.data, event.node.parent
+            event.node.remove()
+            if parent is not None:
+                self._populate(parent, more.start)
+
+    # -- labels --------------------------------------------------------------
+    def process_label(self, label: str | Text) -> Text:
+        # Labels are built here, one line each; the default copies every label it is given.
+        if isinstance(label, Text) and "\n" not in label.plain:
+            return label
+        return super().process_label(label)
+
+    def render_label(self, node: TreeNode, base_style: Style, style: Style) -> Text:
+        text = super().render_label(node, base_style, style)
+        data = node.data
+        if isinstance(data, ModuleNode):
+            at = 2 if node.allow_expand else 0  # after the ▶/▼ icon
+            text.stylize(self.get_component_rich_style(f"module-tree--{data.status}",
+                                                       partial=True), at, at + 1)
+        return text
+
+    def get_label_width(self, node: TreeNode) -> int:
+        # The default renders every label; this is called for every shown line on each change.
+        return node._label.cell_len + (2 if node.allow_expand else 0)
+
+    def refresh_modules(self, nodes: list[ModuleNode]) -> None:
+        """New labels for the given modules, where they are in the tree."""
+        for node in nodes:
+            tnode = self.loaded.get(node.name)
+            if tnode is not None:
+                tnode.set_label(module_label(node))
+
+    # -- queries and moves ----------------------------------------------------
+    @property
+    def module(self) -> ModuleNode | None:
+        node = self.cursor_node
+        if node is None or not isinstance(node.data, ModuleNode):
+            return None
+        return node.data
+
+    def reveal(self, node: ModuleNode) -> None:
+        """Add and expand the path to a module, then put the cursor on it."""
+        path = []
+        n: ModuleNode | None = node
+        while n is not None and n.name not in self.loaded:
+            path.append(n)
+            n = n.parent
+        for m in reversed(path):
+            parent = self.loaded.get(m.parent.name if m.parent else "")
+            if parent is None:
+                return
+            parent.expand()
+            self._populate(parent)
+            if m.name not in self.loaded:  # beyond the added chunks: add it alone
+                self.loaded[m.name] = parent.add(module_label(m), m,
+                                                 allow_expand=bool(self._kids(m)))
+        target = self.loaded[node.name]
+        for anc in _tree_ancestors(target):
+            anc.expand()
+        self.goto(target)
+
+    def goto(self, tnode: TreeNode) -> None:
+        """Move the cursor to a node just added or revealed."""
+        self._build()  # line numbers are stale until the next idle rebuild
+        self.move_cursor(tnode)
+
+    def expand_subtree(self, tnode: TreeNode) -> int:
+        """Expand breadth-first, adding at most EXPAND_LIMIT nodes. Returns nodes left closed."""
+        queue, added, left = deque([tnode]), 0, 0
+        while queue:
+            t = queue.popleft()
+            if not t.allow_expand:
+                continue
+            if added >= EXPAND_LIMIT:
+                left += 1
+                continue
+            self._populate(t)
+            t.expand()
+            added += len(t.children)
+            queue.extend(t.children)
+        return left
+
+    def action_expand_or_down(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and not node.is_expanded:
+            self._toggle_node(node)
+        else:
+            self.action_cursor_down()
+
+    def action_collapse_or_up(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
+
+    def apply_filter(self, root: ModuleNode, pattern: str) -> None:
+        """Show only matches and their ancestors; an empty pattern shows all again,
+        keeping the cursor on the module it was on."""
+        current = self.module
+        if not pattern:
+            if self.shown is not None:
+                self.show_model(root)
+                if current is not None:
+                    self.reveal(current)
+            self.border_title = "modules"
+            return
+        self.show_model(root, self.filter_names(root, pattern))
+        self.expand_subtree(self.root)
+        self.border_title = Text(f"modules matching “{pattern}”: {self.match_count:,}")
+        first = next((n for n in root.walk() if n is not root and n.name in self.loaded
+                      and matches(n, pattern)), None)
+        if first is not None:
+            self.goto(self.loaded[first.name])
+
+    def filter_names(self, root: ModuleNode, pattern: str) -> set[str]:
+        """Names to show for a filter: every match and its ancestors."""
+        keep: set[str] = {""}
+        count = 0
+        for node in root.walk():
+            if node is root or not matches(node, pattern):
+                continue
+            count += 1
+            n: ModuleNode | None = node
+            while n is not None and n.name not in keep:
+                keep.add(n.name)
+                n = n.parent
+        self.match_count = count
+        return keep
+
+
+def _tree_ancestors(tnode: TreeNode) -> list[TreeNode]:
+    out = []
+    p = tnode.parent
+    while p is not None:
+        out.append(p)
+        p = p.parent
+    return out

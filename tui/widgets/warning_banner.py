@@ -1,0 +1,43 @@
+"""Findings about the file: code a plain torch.load would run (prominent), and notes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.core.model import ModelFile
+
+MAX_LINES = 3
+
+
+def banner_text(mf: ModelFile) -> Text | None:
+    danger = [w for w in mf.warnings if w.severity == "danger"]
+    notes = [w for w in mf.warnings if w.severity != "danger"]
+    lines: list[Text] = []
+    if danger:
+        lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
+                          f"{len(danger)} call(s). modeltree did not run them.", style="bold"))
+        lines += [Text(f"  {w.callable}{' at ' + w.where if w.where else ''}: {w.detail}")
+                  for w in danger[:MAX_LINES - 1]]
+    elif notes:
+        w = notes[0]
+        more = f"  (+{len(notes) - 1} more)" if len(notes) > 1 else ""
+        lines.append(Text(f"note: {w.callable}: {w.detail}{more}"))
+    if len(mf.model_keys) > 1:
+        lines.append(Text(f"models in this file: {', '.join(mf.model_keys)} "
+                          f"(showing {mf.model_key}; choose with --key)"))
+    if mf.freeze_plan:
+        lines.append(Text(f"requires_grad from the freeze plan {mf.freeze_plan}"))
+    if not lines:
+        return None
+    return Text("\n").join(lines[:MAX_LINES + 1])
+
+
+class WarningBanner(Static):
+    """Hidden when there is nothing to say; red when the file would run code."""
+
+    def show(self, mf: ModelFile) -> None:
+        text = banner_text(mf)
+        self.display = text is not None
+        self.set_class(any(w.severity == "danger" for w in mf.warnings), "-danger")
+        self.update(text or "")
