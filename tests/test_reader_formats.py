@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 import torch_models as tm
+
 from tui.core.errors import ModelFileError
 from tui.core.reader import open_model
 from tui.core.report import to_json

@@ -89,7 +89,7 @@ class TensorInfo:
             expected.append(acc)
             acc *= s
         expected.reverse()
-        return all(s == 1 or st == e for s, st, e in zip(self.shape, self.stride, expected))
+        return all(s == 1 or st == e for s, st, e in zip(self.shape, self.stride, expected, strict=False))
 
     @property
     def can_require_grad(self) -> bool:
