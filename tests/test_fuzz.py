@@ -10,10 +10,12 @@ runs the same check on many more inputs.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import pickle
 import random
+import shutil
 import signal
 import struct
 import tempfile
@@ -233,7 +235,9 @@ def _save_check(mf, path: str) -> None:
 
 @cache
 def _workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="modeltree-fuzz-"))
+    path = Path(tempfile.mkdtemp(prefix="modeltree-fuzz-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def check_bytes(fmt: str, data: bytes, deep: bool = False) -> str:

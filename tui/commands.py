@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 
 # action -> (title, help). Titles are what people type; the key is added to the help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,26 +27,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class ModelCommands(Provider):
-    """Only actions that apply right now are offered."""
+    """The main screen's provider. Only actions that apply right now are offered."""
 
-    def _commands(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        keys_for = getattr(app, "keys_for", lambda action: "")
+    def _target(self, action: str) -> DOMNode:
+        # The model's actions live on the screen; help and quit on the app.
+        return self.screen if hasattr(self.screen, f"action_{action}") else self.app
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[object]]]]:
+        keys_for = getattr(self.app, "keys_for", lambda action: "")
         out = []
         for action, (title, help_text) in COMMANDS.items():
-            if app.check_action(action, ()):
+            target = self._target(action)
+            if target.check_action(action, ()):
                 key = keys_for(action)
-                out.append((title, f"{help_text}  ({key})" if key else help_text, action))
+                out.append((title, f"{help_text}  ({key})" if key else help_text,
+                            partial(self.app.run_action, action, target)))
         return out
 
     async def discover(self) -> Hits:
-        for title, help_text, action in self._commands():
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+        for title, help_text, run in self._commands():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, action in self._commands():
+        for title, help_text, run in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action),
-                          help=help_text)
+                yield Hit(score, matcher.highlight(title), run, help=help_text)

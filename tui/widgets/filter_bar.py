@@ -9,7 +9,7 @@ from textual.widgets import Input
 class FilterBar(Input):
     """Typing filters live; enter keeps the filter and returns to the tree; escape clears it."""
 
-    BINDINGS = [Binding("escape", "app.clear_filter", "Clear filter", id="clear_filter")]
+    BINDINGS = [Binding("escape", "screen.clear_filter", "Clear filter", id="clear_filter")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(placeholder="filter: name or class, substring or glob (fc, *.0, Conv*)",

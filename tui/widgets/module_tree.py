@@ -56,7 +56,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     """Tree of ModuleNodes; only what the user opens is ever added."""
 
     BINDINGS = [
-        Binding("space", "app.toggle", "Freeze/unfreeze", id="toggle"),
+        Binding("space", "screen.toggle", "Freeze/unfreeze", id="toggle"),
         Binding("right", "expand_or_down", "Expand", show=False),
         Binding("left", "collapse_or_up", "Collapse", show=False),
     ]

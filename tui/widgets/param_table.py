@@ -48,7 +48,7 @@ def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
 class ParamTable(DataTable):
     """One row per unique tensor; row keys are tensor uids."""
 
-    BINDINGS = [Binding("space", "app.toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
+    BINDINGS = [Binding("space", "screen.toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
     COMPONENT_CLASSES = {
         "param-table--trainable", "param-table--frozen", "param-table--unknown",
         "param-table--buffer",
