@@ -15,208 +15,32 @@ import collections
 import io
 import pickle
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.danger import DANGEROUS_MODULES, DANGEROUS_NAMES, classify_global  # noqa: F401
 from tui.core.model import DTYPE_SIZES
 from tui.core.pickle_guard import brief, check_hashable, check_pickle, check_size
-
-# Storage classes name their dtype.
-STORAGE_DTYPES = {
-    "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
-    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
-    "BoolStorage": "bool", "ComplexDoubleStorage": "complex128",
-    "ComplexFloatStorage": "complex64", "QInt8Storage": "qint8", "QUInt8Storage": "quint8",
-    "QInt32Storage": "qint32", "QUInt4x2Storage": "quint4x2", "QUInt2x4Storage": "quint2x4",
-    "UntypedStorage": "uint8", "TypedStorage": "uint8",
-}
-# torch.<name> dtype globals, as `_rebuild_tensor_v3` and attributes refer to them.
-TORCH_DTYPE_ALIASES = {
-    "float": "float32", "double": "float64", "half": "float16", "long": "int64",
-    "int": "int32", "short": "int16", "cfloat": "complex64", "cdouble": "complex128",
-    "chalf": "complex32",
-}
-
-class StandIn:
-    """Base of every stand-in class. Instances only record how they were made."""
-
-    _mt_module = ""
-    _mt_name = ""
-    _mt_reducer: Unpickler | None = None
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
-        obj = object.__new__(cls)
-        obj.__dict__["_mt_args"] = args
-        obj.__dict__["_mt_kwargs"] = kwargs
-        obj.__dict__["_mt_state"] = None
-        obj.__dict__["_mt_items"] = None
-        if cls._mt_reducer is not None:
-            cls._mt_reducer._calls.append(obj)
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["_mt_state"] = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        hash(key)  # as a real dict would: an unhashable key fails here, never reaches str()
-        if self.__dict__["_mt_items"] is None:
-            self.__dict__["_mt_items"] = []
-        self.__dict__["_mt_items"].append((key, value))
-
-    def append(self, value: Any) -> None:
-        self.__setitem__(None, value)
-
-    def extend(self, values: Any) -> None:
-        for v in values:
-            self.append(v)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> StandIn:
-        # REDUCE with an object as the callable: functools.partial(...)(), getattr(...)(…).
-        # Record the call on the object (findings report it) and return the object.
-        calls = self.__dict__.setdefault("_mt_called", [])
-        if len(calls) < 20:
-            calls.append(args)
-        return self
-
-    def __repr__(self) -> str:
-        return f"<{qualname(type(self))}>"
-
-    def __reduce__(self):  # never re-pickle a stand-in by accident
-        raise TypeError("stand-ins are not picklable")
-
-
-def qualname(cls: type) -> str:
-    return f"{cls._mt_module}.{cls._mt_name}" if issubclass(cls, StandIn) else cls.__qualname__
-
-
-def is_standin(obj: Any) -> bool:
-    return isinstance(obj, StandIn)
-
-
-def type_name(obj: Any) -> str:
-    return qualname(type(obj))
-
-
-@dataclass(eq=False)
-class StorageRec:
-    key: str
-    dtype: str
-    location: str
-    numel: int  # elements of dtype (bytes for untyped storages)
-    view: Any = None  # legacy view metadata
-
-
-@dataclass(eq=False)
-class TensorRec:
-    storage: StorageRec | None
-    offset: int
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-    requires_grad: bool
-    dtype: str
-    quantized: str | None = None
-    note: str = ""
-    subclass: str | None = None
-    index: int = 0  # creation order, stable between readers of the same bytes
-
-
-@dataclass(eq=False)
-class ParamRec:
-    data: TensorRec
-    requires_grad: bool
-    index: int = 0  # creation order of parameters
-    lazy: bool = False
-
-    # Parameters read like their data for shape/dtype purposes.
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["data"], name)
-
-
-@dataclass(frozen=True)
-class DType:
-    name: str
-
-
-@dataclass(frozen=True)
-class StorageType:
-    dtype: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A harmless torch global kept as its name (torch.device, qschemes, layouts)."""
-
-    name: str
-
-
-class Flag(int):
-    """A bool that remembers where it sat in the pickle (for in-place rewriting)."""
-
-    pos: int = -1
-
-    def __repr__(self) -> str:
-        return "True" if self else "False"
-
-
-def _no_build(self: Any, state: Any) -> None:
-    raise pickle.UnpicklingError(f"the pickle sets attributes on a {type(self).__name__} record")
-
-
-# BUILD on a record the unpickler made would overwrite its fields (shape, storage…) with
-# anything; torch never does that, so refuse it.
-for _cls in (StorageRec, TensorRec, ParamRec, DType, StorageType, Marker):
-    _cls.__setstate__ = _no_build  # type: ignore[attr-defined]
-
-
-def _tuple(x: Any) -> tuple[int, ...]:
-    if is_standin(x) and x._mt_args:  # torch.Size((…)) stand-in never happens, but be lenient
-        x = x._mt_args[0]
-    t = tuple(int(v) for v in x)
-    return t
-
-
-MAX_COUNT = 1 << 63  # torch counts elements and offsets in int64
-
-
-def _count(x: Any) -> int:
-    v = int(x)
-    if not 0 <= v < MAX_COUNT:
-        raise pickle.UnpicklingError(f"impossible element count or offset {brief(v)}")
-    return v
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    shape = _tuple(x)
-    numel = 1
-    for d in shape:
-        numel *= _count(d)
-    if numel >= MAX_COUNT:
-        raise pickle.UnpicklingError(f"impossible tensor shape of {len(shape)} dims")
-    return shape
-
-
-class HashById(tuple):
-    """Tuples the recorders make: hashed by identity, so nesting them is never costly."""
-
-    __slots__ = ()
-    __hash__ = object.__hash__
-
-
-@dataclass
-class ReadResult:
-    root: Any
-    storages: dict[str, StorageRec]
-    tensors: list[TensorRec]
-    params: list[ParamRec]
-    globals: dict[str, type]  # every stand-in class the file named
-    calls: list[StandIn]  # every stand-in instance made (in order)
-    flags: list[int] = field(default_factory=list)  # positions of Parameter requires_grad bytes
+from tui.core.records import (  # noqa: F401 - re-exported for the rest of the core
+    MAX_COUNT,
+    STORAGE_DTYPES,
+    TORCH_DTYPE_ALIASES,
+    DType,
+    Flag,
+    HashById,
+    Marker,
+    ParamRec,
+    ReadResult,
+    StandIn,
+    StorageRec,
+    StorageType,
+    TensorRec,
+    count_arg,
+    int_tuple,
+    is_standin,
+    qualname,
+    shape_arg,
+    type_name,
+)
 
 
 class _Restricted:
@@ -274,7 +98,7 @@ class _Restricted:
         dtype = stype.dtype if isinstance(stype, StorageType) else "uint8"
         rec = self._storages.get(key)
         if rec is None:
-            rec = StorageRec(key, dtype, location, _count(numel), pid[5] if len(pid) > 5 else None)
+            rec = StorageRec(key, dtype, location, count_arg(numel), pid[5] if len(pid) > 5 else None)
             self._storages[key] = rec
         return rec
 
@@ -283,7 +107,7 @@ class _Restricted:
                 dtype: str | None = None, **extra: Any) -> TensorRec:
         if not isinstance(storage, StorageRec):
             raise pickle.UnpicklingError("tensor without a storage record")
-        t = TensorRec(storage, _count(offset), _shape(size), _tuple(stride), bool(requires_grad),
+        t = TensorRec(storage, count_arg(offset), shape_arg(size), int_tuple(stride), bool(requires_grad),
                       dtype or storage.dtype, index=len(self._tensors), **extra)
         if dtype and storage.dtype == "uint8" and dtype != "uint8":
             # Untyped storage: numel was counted in bytes; re-express in elements.
@@ -342,14 +166,14 @@ class _Restricted:
             return obj
 
         def meta(dtype, size, stride, requires_grad):
-            t = TensorRec(None, 0, _shape(size), _tuple(stride), bool(requires_grad),
+            t = TensorRec(None, 0, shape_arg(size), int_tuple(stride), bool(requires_grad),
                           dtype.name if isinstance(dtype, DType) else "float32",
                           note="meta tensor (no data)", index=len(self._tensors))
             self._tensors.append(t)
             return t
 
         def wrapper(cls, dtype, size, stride, offset, layout, device, requires_grad):
-            t = TensorRec(None, _count(offset), _shape(size), _tuple(stride), bool(requires_grad),
+            t = TensorRec(None, count_arg(offset), shape_arg(size), int_tuple(stride), bool(requires_grad),
                           dtype.name if isinstance(dtype, DType) else "float32",
                           note="tensor subclass without storage", index=len(self._tensors))
             self._tensors.append(t)
@@ -362,7 +186,7 @@ class _Restricted:
             return meta(dtype, (), (), requires_grad)
 
         def size(*args):
-            return HashById(_tuple(args[0])) if args else HashById()
+            return HashById(int_tuple(args[0])) if args else HashById()
 
         def device(*args):
             return Marker("device(" + ", ".join(brief(a) for a in args) + ")")
