@@ -8,6 +8,7 @@ anything in the file that would run code under a plain `torch.load`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,23 +74,11 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
         return int(self.numel * DTYPE_SIZES.get(self.dtype, 1))
-
-    @property
-    def is_contiguous(self) -> bool:
-        expected, acc = [], 1
-        for s in reversed(self.shape):
-            expected.append(acc)
-            acc *= s
-        expected.reverse()
-        return all(s == 1 or st == e for s, st, e in zip(self.shape, self.stride, expected, strict=False))
 
     @property
     def can_require_grad(self) -> bool:

@@ -137,8 +137,11 @@ class _Restricted:
                 data = data.data
             if not isinstance(data, TensorRec):
                 raise pickle.UnpicklingError("parameter without tensor data")
-            p = ParamRec(data, bool(requires_grad), index=len(self._params))
-            if isinstance(requires_grad, Flag):
+            return new_param(data, requires_grad)
+
+        def new_param(data: TensorRec, requires_grad: Any, lazy: bool = False) -> ParamRec:
+            p = ParamRec(data, bool(requires_grad), index=len(self._params), lazy=lazy)
+            if isinstance(requires_grad, Flag):  # tracing: where the flag's byte sits
                 p.__dict__["flag_pos"] = requires_grad.pos
             self._params.append(p)
             return p
@@ -147,11 +150,7 @@ class _Restricted:
             t = TensorRec(None, 0, (0,), (1,), bool(requires_grad), "float32",
                           note="uninitialized (lazy)", index=len(self._tensors))
             self._tensors.append(t)
-            p = ParamRec(t, bool(requires_grad), index=len(self._params), lazy=True)
-            if isinstance(requires_grad, Flag):
-                p.__dict__["flag_pos"] = requires_grad.pos
-            self._params.append(p)
-            return p
+            return new_param(t, requires_grad, lazy=True)
 
         def uninit_buffer(requires_grad=False, *args, **kwargs):
             t = TensorRec(None, 0, (0,), (1,), bool(requires_grad), "float32",
