@@ -123,7 +123,9 @@ def test_state_dict_json_matches_torch(built, case):
     for key, shape, dtype in exp["state_dict"]:
         assert by_name[key]["shape"] == shape and by_name[key]["dtype"] == dtype
         assert by_name[key]["kind"] == "unknown"  # a state_dict can't tell params from buffers
-        assert by_name[key]["requires_grad"] is None  # and doesn't store requires_grad
+        # ...and doesn't store requires_grad: unknown, except for tensors that can't have it.
+        floating = dtype.startswith(("float", "bfloat", "complex"))
+        assert by_name[key]["requires_grad"] is (None if floating else False)
     assert doc["requires_grad_stored"] is False and doc["buffers"] == []
 
 
@@ -143,6 +145,12 @@ def test_training_checkpoint_picks_model_and_keeps_values(built):
     assert epoch.summary == repr(b.obj["epoch"])
     exp = list(b.obj["model_state_dict"].keys())
     assert sorted(t for p in mf.parameters() for t in p.names) == sorted(exp)
+
+
+def test_optimizer_state_is_not_offered_as_a_model(built):
+    mf = open_model(str(built("training_checkpoint").path))
+    assert mf.model_keys == ["model_state_dict"]
+    assert open_model(str(built("lightning_ckpt").path)).model_keys == ["state_dict"]
 
 
 def test_checkpoint_with_full_module_and_key_choice(built):

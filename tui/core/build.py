@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tui.core.model import (
+    FLOATING,
     Counts,
     Finding,
     ModuleNode,
@@ -82,6 +83,8 @@ class TreeBuilder:
             return existing
         data = rec.data if isinstance(rec, ParamRec) else rec
         rg: bool | None = bool(rec.requires_grad) if requires_grad_known else None
+        if rg is None and (data.dtype not in FLOATING or data.quantized):
+            rg = False  # only floating-point tensors can require grad: not a guess
         info = TensorInfo(
             names=[name], shape=data.shape, dtype=data.dtype, kind=kind,  # type: ignore[arg-type]
             requires_grad=rg, device=data.storage.location if data.storage else "meta",

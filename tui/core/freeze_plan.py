@@ -33,10 +33,11 @@ def plan_path(weights: str) -> str:
 
 
 def trainable_map(mf: ModelFile) -> dict[str, bool]:
-    """Every name of every tensor whose flag is known (tied weights: all their names)."""
+    """Every name of every tensor whose flag is known (tied weights: all their names).
+    Integer tensors (counters, buffers) can't require grad: a plan has nothing to say."""
     out: dict[str, bool] = {}
     for t in mf.tensors:
-        if t.kind == "buffer" or t.requires_grad is None:
+        if t.kind == "buffer" or t.requires_grad is None or not t.can_require_grad:
             continue
         for name in t.names:
             out[name] = bool(t.requires_grad)

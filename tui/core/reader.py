@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,10 @@ from tui.core.unpickle import ParamRec, TensorRec
 # Checkpoint keys that usually hold "the" model, best first.
 PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
                   "model_state", "weights", "params", "ema", "model_ema")
+
+
+# Checkpoint entries that hold training state, never a model.
+NOT_MODELS = re.compile(r"optim|sched|callbacks|^loops$", re.IGNORECASE)
 
 
 @dataclass
@@ -165,13 +170,13 @@ def find_models(obj: Any, max_depth: int = 3) -> list[Candidate]:
             continue
         if isinstance(o, dict):
             for k, v in o.items():
+                if isinstance(k, str) and NOT_MODELS.search(k):
+                    continue  # optimizer moments look like state_dicts but are not models
                 if isinstance(k, (str, int)):
                     queue.append((f"{key}/{k}" if key else str(k), v, depth + 1))
         elif isinstance(o, (list, tuple)) and len(o) <= 64:
             for i, v in enumerate(o):
                 queue.append((f"{key}/{i}" if key else str(i), v, depth + 1))
-    # Optimizer states keep tensors under int keys; they are not models (is_state_dict
-    # already needs str keys). Drop state_dicts that sit inside a module candidate.
     return out
 
 
