@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from app_support import SIZE, copy_to, loaded, sync
-from textual.widgets import Checkbox, Input, RadioSet, Static
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 from torch_models import build_article_full_model, build_article_state_dict
 
 from tui.app import ModelTreeApp
@@ -32,6 +32,12 @@ def article(built, tmp_path) -> Path:
 def dialog_error(app: ModelTreeApp) -> str:
     error = app.screen.query_one("#error", Static)
     return str(error.render()) if error.display else ""
+
+
+def marks(dialog: SaveDialog) -> dict[str, str]:
+    """The glyph inside each format button and checkbox: their state without colour."""
+    return {b.id or "": str(b.render())[1] for b in dialog.query(RadioButton)} | {
+        b.id or "": str(b.render())[1] for b in dialog.query(Checkbox)}
 
 
 @sync
@@ -143,6 +149,7 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
         describe = dialog.query_one("#describe", Static)
         assert str(describe.render()).split()[:2] == describe_format("full").split()[:2]
         assert dialog.query_one("#plan", Checkbox).disabled
+        assert marks(dialog) == {"full": "●", "state_dict": "○", "safetensors": "○", "plan": " "}
         await pilot.press("tab")
         assert isinstance(dialog.focused, RadioSet)
         await pilot.press("right", "right", "enter")  # safetensors
@@ -152,6 +159,7 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
         plan = dialog.query_one("#plan", Checkbox)
         assert not plan.disabled
         plan.value = True
+        assert marks(dialog) == {"full": "○", "state_dict": "○", "safetensors": "●", "plan": "X"}
         dialog.query_one("#path", Input).focus()
         await pilot.press("enter")
         await app.workers.wait_for_complete()
