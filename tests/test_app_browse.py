@@ -64,6 +64,33 @@ async def test_moving_fills_side_pane_with_parameters_and_buffers(files):
         assert "○ 0 Conv2d 416" in tree_lines(app)
 
 
+def shown_columns(app: ModelTreeApp) -> list[str]:
+    """Labels of the table's columns that fit in its pane without scrolling."""
+    table, room, shown = app.table, app.table.content_size.width, []
+    for column in table.columns.values():
+        room -= column.get_render_width(table)
+        if room < 0:
+            break
+        shown.append(str(column.label))
+    return shown
+
+
+@sync
+async def test_small_terminal_table_shows_trainable_name_and_shape(files):
+    app = ModelTreeApp(str(files["article"]))
+    async with app.run_test(size=SIZE) as pilot:  # 80 x 24
+        await loaded(pilot)
+        await pilot.press("down")  # sequential: "1.num_batches_tracked" is a long name
+        assert shown_columns(app)[:3] == ["train", "name", "shape"]  # short labels here
+        assert str(app.table.get_row_at(0)[2]) == "[16,1,5,5]"
+        await pilot.press("end")
+        assert shown_columns(app) == ["train", "name", "shape", "dtype", "numel"]  # no notes
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert shown_columns(app) == ["trainable", "name", "shape", "dtype", "numel"]
+        assert str(app.table.get_row_at(0)[2]) == "[10, 576]"
+
+
 @sync
 async def test_tied_weights_named_in_table_and_pane(files):
     app = ModelTreeApp(str(files["tied"]))

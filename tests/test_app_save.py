@@ -65,6 +65,25 @@ async def test_move_space_s_enter_writes_the_flags(article):
     assert got["fc.weight"] and got["fc.bias"]
 
 
+@pytest.mark.parametrize("keys", ["down space s", "down space q s"])
+@sync
+async def test_text_typed_right_after_s_lands_in_the_path_field(article, keys):
+    from textual import events
+
+    app = ModelTreeApp(str(article))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        # all queued before any is handled, as when a terminal delivers "sxy" at once: the
+        # "s" binding runs after "x" and "y" were already sent to the tree
+        for key in [*keys.split(), "x", "y"]:
+            app.post_message(events.Key(key, {"space": " ", "down": None}.get(key, key)))
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog) and app.editor.dirty
+        path = app.screen.query_one("#path", Input)
+        assert app.screen.focused is path
+        assert path.value == str(article.parent / "entire_model.frozen.pthxy")
+
+
 @sync
 async def test_missing_folder_message_in_dialog_and_nothing_written(article, tmp_path):
     app = ModelTreeApp(str(article))

@@ -11,15 +11,16 @@ from dataclasses import replace
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.events import Key
 from textual.screen import Screen
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from tui.commands import COMMANDS
 from tui.core.edit import Editor
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.error import ErrorScreen
-from tui.screens.help import HelpScreen
+from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main_screen import MainScreen
 from tui.screens.quit import QuitScreen
 from tui.widgets.module_tree import ModuleTree
@@ -31,7 +32,6 @@ class ModelTreeApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "modeltree"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -69,7 +69,7 @@ class ModelTreeApp(App[None]):
         return self.main.showing_values
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in MainScreen.ACTIONS:  # asked of the app (palette, tests): the screen knows
+        if action in MainScreen.ACTIONS:  # asked of the app (tests, tools): the screen knows
             return self.main.check_action(action, parameters)
         return True
 
@@ -106,6 +106,14 @@ class ModelTreeApp(App[None]):
         gc.unfreeze()  # let a process that runs several apps (tests) collect them
 
     # -- keys, help, quit ----------------------------------------------------
+    def on_key(self, event: Key) -> None:
+        # Text typed right after "s", before the dialog's field had focus, went to the tree: a
+        # key's binding runs once the key has been through the focused widget, after the next
+        # keys were sent there. It comes back here unused (an Input stops the text it takes).
+        if event.is_printable and event.character and isinstance(self.focused, Input):
+            self.focused.insert_text_at_cursor(event.character)
+            event.prevent_default()  # handled: no binding lookup for it
+
     def set_keymap(self, keymap: dict[str, str]) -> None:
         self.user_keymap = dict(keymap)  # kept for the help screen and the palette
         super().set_keymap(keymap)
@@ -115,20 +123,14 @@ class ModelTreeApp(App[None]):
         shown = []
         for b in (*App.BINDINGS, *self.BINDINGS, *MainScreen.BINDINGS, *ModuleTree.BINDINGS,
                   *ParamTable.BINDINGS):
-            if isinstance(b, Binding) and b.action.removeprefix("screen.") == action:
+            if isinstance(b, Binding) and b.action == action:
                 for key in self.user_keymap.get(b.id or "", b.key).split(","):
                     shown.append(self.get_key_display(replace(b, key=key.strip())))
         return " ".join(dict.fromkeys(shown))
 
     def key_rows(self) -> list[tuple[str, str]]:
         """(key, what it does) for the help screen, as currently bound."""
-        rows = [(self.keys_for("toggle"),
-                 "freeze/unfreeze the selected subtree; on a table row, that tensor")]
-        for action, (title, help_text) in COMMANDS.items():
-            if action != "toggle" and (keys := self.keys_for(action)):
-                rows.append((keys, f"{title}: {help_text}"))
-        rows.append(("tab", "move between the tree and the parameter table"))
-        return rows
+        return key_rows(self.keys_for)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_rows()))

@@ -30,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(self.no, id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.set_focus(self.query_one("#no", Button))  # now: see SaveDialog.on_mount
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -24,7 +24,7 @@ class ErrorScreen(ModalScreen[None]):
                 yield Button("OK", variant="error", id="ok")
 
     def on_mount(self) -> None:
-        self.query_one("#ok", Button).focus()
+        self.set_focus(self.query_one("#ok", Button))  # now: see SaveDialog.on_mount
 
     def on_button_pressed(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,6 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.commands import COMMANDS
 from tui.core import fmt
 
 FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
@@ -24,6 +27,16 @@ NAVIGATION = (
 REMAP = ("Set MODELTREE_KEYS to change keys, e.g. MODELTREE_KEYS='save=ctrl+s;toggle=x,enter'. "
          "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, undo, redo, save, filter, "
          "expand, collapse, values, help, quit.")
+
+
+def key_rows(keys_for: Callable[[str], str]) -> list[tuple[str, str]]:
+    """(keys, what they do) for every command, from `keys_for(action)` (the keys bound now)."""
+    rows = [(keys_for("toggle"), "freeze/unfreeze the selected subtree; on a table row, that tensor")]
+    for action, (title, help_text) in COMMANDS.items():
+        if action != "toggle" and (keys := keys_for(action)):
+            rows.append((keys, f"{title}: {help_text}"))
+    rows.append(("tab", "move between the tree and the parameter table"))
+    return rows
 
 
 def keys_table(rows: list[tuple[str, str]]) -> Table:

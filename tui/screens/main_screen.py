@@ -35,13 +35,13 @@ if TYPE_CHECKING:
     from tui.core.save import SaveResult
 
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
-LEGEND = " ".join(f"{fmt.glyph(s)} {s}" for s in ("trainable", "frozen", "partial", "unknown"))
 
 
 class MainScreen(Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {ModelCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # see app.tcss
     BINDINGS = [
         Binding("f", "freeze", "Freeze", id="freeze", show=False),
         Binding("u", "unfreeze", "Unfreeze", id="unfreeze", show=False),
@@ -99,10 +99,9 @@ class MainScreen(Screen[None]):
     # -- loading -------------------------------------------------------------
     def on_mount(self) -> None:
         self.mtree.border_title = "modules"
-        self.mtree.border_subtitle = LEGEND
         self.mtree.loading = True
         self.query_one(InfoBar).show(self.path, None, state="reading…")
-        self.mtree.focus()
+        self.set_focus(self.mtree)
         self.post_message(self.Ready())
 
     def show_model(self, mf: ModelFile) -> None:
@@ -114,7 +113,7 @@ class MainScreen(Screen[None]):
         if mf.root is not None:
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
-            self.mtree.focus()
+            self.set_focus(self.mtree)
         else:
             self.action_values()
         self._update_info()
@@ -122,7 +121,7 @@ class MainScreen(Screen[None]):
 
     def show_load_error(self, message: str) -> None:
         self.mtree.loading = False
-        self.mtree.root.set_label(Text("nothing to show: the file could not be read", "dim"))
+        self.mtree.root.set_label(Text("the file could not be read", "dim"))
         self.mtree.root.allow_expand = False
         self.table.display = False
         self.query_one(InfoBar).show(self.path, None, state="could not be opened")
@@ -273,7 +272,7 @@ class MainScreen(Screen[None]):
         values.display, self.mtree.display = self.showing_values, not self.showing_values
         self.query_one("#side").display = not self.showing_values or self.mf.root is None
         self.table.display = not self.showing_values
-        (values if self.showing_values else self.mtree).focus()
+        self.set_focus(values if self.showing_values else self.mtree)
         self.refresh_bindings()
 
     # -- saving --------------------------------------------------------------

@@ -37,7 +37,7 @@ class QuitScreen(ModalScreen[Choice]):
                 yield Button("Stay", id="stay")
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()
+        self.set_focus(self.query_one("#stay", Button))  # now: see SaveDialog.on_mount
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -16,21 +16,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import (
-    Button,
-    Checkbox,
-    Input,
-    Label,
-    ProgressBar,
-    RadioButton,
-    RadioSet,
-    Static,
-)
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
+from tui.widgets.toggles import Radio, Tick
 
 FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
 FORMAT_NAMES = dict(FORMATS)
@@ -71,14 +63,14 @@ class SaveDialog(ModalScreen[Any]):
             yield Input(value=self.auto_path, id="path", compact=True)
             with RadioSet(id="format", compact=True):
                 for fmt_id, name in FORMATS:
-                    yield RadioButton(name, value=fmt_id == self.fmt, id=fmt_id,
-                                      disabled=fmt_id == "full" and not full_ok)
+                    yield Radio(name, value=fmt_id == self.fmt, id=fmt_id,
+                                disabled=fmt_id == "full" and not full_ok)
             yield Static(describe_format(self.fmt), id="describe", markup=False)
-            yield Checkbox("also write the freeze plan (requires_grad, as JSON beside it)",
-                           id="plan", disabled=self.fmt == "full", compact=True)
+            yield Tick("also write the freeze plan (requires_grad, as JSON beside it)",
+                       id="plan", disabled=self.fmt == "full", compact=True)
             if self.mf.format == "checkpoint":
-                yield Checkbox(f"whole checkpoint (keep optimizer state, epoch, …; "
-                               f"{FORMAT_NAMES[self.natural]} only)", id="whole", compact=True)
+                yield Tick(f"whole checkpoint (keep optimizer state, epoch, …; "
+                           f"{FORMAT_NAMES[self.natural]} only)", id="whole", compact=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -89,7 +81,10 @@ class SaveDialog(ModalScreen[Any]):
         self.query_one("#progress").display = False
         self.query_one("#error").display = False
         path = self.query_one("#path", Input)
-        path.focus()
+        # Focus now, not with focus(), which queues the change behind keys already typed:
+        # the app waits for this mount, then hands those keys to the focused field
+        # (ModelTreeApp.on_key); with no focus yet they would go to the screen and be lost.
+        self.set_focus(path)
         path.cursor_position = len(path.value)
 
     # -- choices ---------------------------------------------------------------

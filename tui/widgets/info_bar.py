@@ -25,7 +25,8 @@ def header_text(path: str, mf: ModelFile | None, dirty: bool = False, state: str
     c = mf.totals
     if mf.root is not None:
         parts.append(f"{fmt.count(c.numel)} params")
-        if c.numel and c.unknown == c.numel:
+        # (a state_dict's integer tensors are known frozen: no trainable = nothing known)
+        if c.numel and c.unknown and not c.trainable:
             parts.append("requires_grad not stored")
         elif c.numel:
             parts.append(f"{100 * c.trainable / c.numel:.1f}% trainable")

@@ -17,6 +17,7 @@ from tui.core.model import ModuleNode
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
 EXPAND_LIMIT = 2000  # nodes `e` may add at once; beyond that the user expands by hand
+LEGEND_SHORT_BELOW = 36  # tree width under which the legend says "train" (as the table does)
 
 
 @dataclass
@@ -56,7 +57,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     """Tree of ModuleNodes; only what the user opens is ever added."""
 
     BINDINGS = [
-        Binding("space", "screen.toggle", "Freeze/unfreeze", id="toggle"),
+        Binding("space", "toggle", "Freeze/unfreeze", id="toggle"),
         Binding("right", "expand_or_down", "Expand", show=False),
         Binding("left", "collapse_or_up", "Collapse", show=False),
     ]
@@ -72,6 +73,17 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
 
+    # The screen owns the edits. Its "toggle" is run from here rather than bound as
+    # "screen.toggle", which names whatever screen is on top (a dialog, for the footer
+    # drawn behind it); awaited, so a key typed next sees the change.
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle":
+            return self.screen.check_action(action, parameters)
+        return True
+
+    async def action_toggle(self) -> None:  # type: ignore[override]
+        await self.screen.run_action("toggle")
+
     # -- building ------------------------------------------------------------
     def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:
         self.clear()
@@ -83,6 +95,20 @@ class ModuleTree(Tree[ModuleNode | More]):
         self._populate(self.root)
         self.root.expand()
         self.cursor_line = 0
+        self._set_legend()
+
+    def on_resize(self) -> None:
+        self._set_legend()
+
+    def _set_legend(self) -> None:
+        """The marks, under the tree; "? unknown" only for files without requires_grad,
+        and first then (a narrow pane cuts the end)."""
+        root, statuses = self.root.data, ["trainable", "frozen", "partial"]
+        if isinstance(root, ModuleNode) and (
+                root.counts.tensors > root.counts.trainable_tensors + root.counts.frozen_tensors):
+            statuses.insert(0, "unknown")
+        short = {"trainable": "train"} if self.size.width < LEGEND_SHORT_BELOW else {}
+        self.border_subtitle = " ".join(f"{fmt.glyph(s)} {short.get(s, s)}" for s in statuses)
 
     def _kids(self, node: ModuleNode) -> list[ModuleNode]:
         if self.shown is None:

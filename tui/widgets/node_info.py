@@ -32,11 +32,12 @@ def describe(node: ModuleNode, tied: Sequence[TensorInfo] = ()) -> Text:
     if c.tensors:
         sizes.append(fmt.size(c.nbytes))
     if c.buffers:
-        sizes.append(f"{c.buffers} buffers")
+        sizes.append(f"{c.buffers} buffer{'s' if c.buffers != 1 else ''}")
     lines.append(Text(" · ".join(sizes)))
     if c.tensors:
         unknown = c.tensors - c.trainable_tensors - c.frozen_tensors
-        lines.append(Text(f"{c.tensors} tensors: {c.trainable_tensors} trainable, "
+        lines.append(Text(f"{c.tensors} tensor{'s' if c.tensors != 1 else ''}: "
+                          f"{c.trainable_tensors} trainable, "
                           f"{c.frozen_tensors} frozen" + (f", {unknown} unknown" if unknown else "")))
     prefix = node.name + "."
     tied = [t for t in tied if not node.name or any(n.startswith(prefix) for n in t.names)]

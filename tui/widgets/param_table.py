@@ -48,7 +48,7 @@ def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
 class ParamTable(DataTable):
     """One row per unique tensor; row keys are tensor uids."""
 
-    BINDINGS = [Binding("space", "screen.toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
+    BINDINGS = [Binding("space", "toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
     COMPONENT_CLASSES = {
         "param-table--trainable", "param-table--frozen", "param-table--unknown",
         "param-table--buffer",
@@ -59,13 +59,35 @@ class ParamTable(DataTable):
         self.tensors: dict[str, TensorInfo] = {}
         self.node: ModuleNode | None = None
         self._styles: dict[str, str] = {}
+        self._compact = False
+        self._full_width = 0  # cells the last module's columns need, full labels and shapes
 
-    def _columns(self) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle":  # the screen's action (see ModuleTree.action_toggle)
+            return self.screen.check_action(action, parameters)
+        return True
+
+    async def action_toggle(self) -> None:  # type: ignore[override]
+        await self.screen.run_action("toggle")
+
+    def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.
-        # The trainable column first: it must show even in a narrow pane.
-        for label, key in (("trainable", "flag"), ("name", "name"), ("shape", "shape"),
-                           ("numel", "numel"), ("dtype", "dtype"), ("notes", "notes")):
+        # Most telling first: trainable, then name, shape and dtype must show in a narrow
+        # pane (80 columns); notes only when some row has one.
+        for label, key in (("train" if self._compact else "trainable", "flag"), ("name", "name"),
+                           ("shape", "shape"), ("dtype", "dtype"), ("numel", "numel"),
+                           *((("notes", "notes"),) if notes else ())):
             self.add_column(label, key=key)
+
+    def _too_narrow(self) -> bool:
+        """Would the columns (notes aside) not fit as "trainable" and "[16, 1, 5, 5]"?"""
+        return self.content_size.width - 1 < self._full_width  # (1: a scrollbar)
+
+    def on_resize(self) -> None:
+        if self.node is not None and self._too_narrow() != self._compact:  # relabel
+            row = self.cursor_row
+            self.show(self.node)
+            self.move_cursor(row=row, animate=False)
 
     def _flag_style(self, t: TensorInfo) -> str:
         status = {True: "trainable", False: "frozen", None: "unknown"}[t.requires_grad]
@@ -85,17 +107,15 @@ class ParamTable(DataTable):
         self.tensors = {}
         if node is None:
             return
-        self._columns()
         prefix = len(node.name) + 1 if node.name else 0
         buffer_style = str(self.get_component_rich_style("param-table--buffer", partial=True))
-        total = node.counts.tensors + node.counts.buffers
-        rows = 0
+        rows: list[tuple[str, list[Text]]] = []
+        cut = False
         for buffers in (False, True):
             for name, t, non_persistent in subtree_tensors(node, buffers):
-                if rows >= MAX_ROWS:
-                    self.add_row("", Text(f"… {total - rows:,} more: select a child module",
-                                          style="dim"), key=MORE)
-                    return
+                if len(rows) >= MAX_ROWS:
+                    cut = True
+                    break
                 key = str(t.uid)
                 self.tensors[key] = t
                 if buffers:
@@ -103,10 +123,26 @@ class ParamTable(DataTable):
                 else:
                     flag = flag_cell(t, self._flag_style(t))
                 # Text, not str: DataTable parses str cells as markup (names are data).
-                self.add_row(flag, Text(name[prefix:] or name), Text(fmt.shape(t.shape)),
-                             Text(f"{t.numel:,}"), Text(t.dtype),
-                             Text(notes(t, name, non_persistent)), key=key)
-                rows += 1
+                rows.append((key, [flag, Text(name[prefix:] or name), Text(fmt.shape(t.shape)),
+                                   Text(t.dtype), Text(f"{t.numel:,}", justify="right"),
+                                   Text(notes(t, name, non_persistent))]))
+        with_notes = any(cells[5].plain for _, cells in rows)
+        # Short labels and shapes ("train", "[16,1,5,5]") only when the full ones don't fit.
+        widths = [len(label) for label in ("trainable", "name", "shape", "dtype", "numel")]
+        for _, cells in rows:
+            widths = [max(w, c.cell_len) for w, c in zip(widths, cells[:5], strict=True)]
+        self._full_width = sum(w + 2 for w in widths)  # (2: cell padding)
+        self._compact = self._too_narrow()
+        if self._compact:
+            for _, cells in rows:
+                cells[2] = Text(cells[2].plain.replace(", ", ","))
+        self._columns(with_notes)
+        for key, cells in rows:
+            self.add_row(*(cells if with_notes else cells[:5]), key=key)
+        if cut:
+            total = node.counts.tensors + node.counts.buffers
+            more = Text(f"… {total - len(rows):,} more: select a child module", style="dim")
+            self.add_row("", more, *[""] * (len(self.columns) - 2), key=MORE)  # not None cells
 
     def refresh_flags(self, tensors: list[TensorInfo]) -> None:
         for t in tensors:
