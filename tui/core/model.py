@@ -109,8 +109,8 @@ class Counts:
             return "trainable"
         if self.frozen_tensors == self.tensors:
             return "frozen"
-        if self.trainable_tensors == 0 and self.frozen_tensors == 0:
-            return "unknown"
+        if self.trainable_tensors == 0 and self.frozen_tensors < self.tensors:
+            return "unknown"  # flags not stored (integer tensors are known frozen)
         return "partial"
 
 
