@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch_models as tm
 
-from tui.core.build import rollup
+from tui.core.build import ancestors_union, rollup
 from tui.core.edit import Editor
 from tui.core.reader import open_model
 
@@ -37,28 +37,29 @@ def _flags(mf):
     return [t.requires_grad for t in mf.tensors]
 
 
-def _random_edit(rng: random.Random, ed: Editor) -> None:
+def _random_edit(rng: random.Random, ed: Editor):
     mf = ed.mf
     nodes = list(mf.modules.values())
     params = mf.parameters()
     op = rng.randrange(8)
     if op == 0:
-        ed.set_subtree(rng.choice(nodes), rng.random() < 0.5)
+        return ed.set_subtree(rng.choice(nodes), rng.random() < 0.5)
     elif op == 1:
-        ed.toggle_subtree(rng.choice(nodes))
+        return ed.toggle_subtree(rng.choice(nodes))
     elif op == 2 and params:
-        ed.toggle_tensor(rng.choice(params))
+        return ed.toggle_tensor(rng.choice(params))
     elif op == 3:
-        ed.freeze_all_except(rng.choice(nodes))
+        return ed.freeze_all_except(rng.choice(nodes))
     elif op == 4 and params:
         name = rng.choice(rng.choice(params).names)
-        ed.apply_pattern(name.rsplit(".", 1)[0] + ".*" if "." in name else name, rng.random() < 0.5)
+        return ed.apply_pattern(name.rsplit(".", 1)[0] + ".*" if "." in name else name,
+                                rng.random() < 0.5)
     elif op == 5:
-        ed.undo()
+        return ed.undo()
     elif op == 6:
-        ed.redo()
+        return ed.redo()
     else:
-        ed.apply_pattern("*", rng.random() < 0.5)
+        return ed.apply_pattern("*", rng.random() < 0.5)
 
 
 @pytest.mark.parametrize("name", ["article", "transformer", "state_dict", "tied", "params", "dtypes"])
@@ -68,7 +69,10 @@ def test_counts_match_rollup_after_random_edits(files, name):
     initial_flags, initial_counts = _flags(mf), _counts(mf)
     rng = random.Random(name)
     for _ in range(60):
-        _random_edit(rng, ed)
+        edit = _random_edit(rng, ed)
+        if edit is not None:  # the nodes the UI refreshes: every ancestor of a changed name
+            expected = ancestors_union(n for t, _, _ in edit.changes for n in ed.owners(t))
+            assert {id(n) for n in ed.affected(edit)} == {id(n) for n in expected}
         got = _counts(mf)
         rollup(mf.root)
         assert got == _counts(mf)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tui.core.build import ancestors_union
 from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
@@ -19,6 +19,7 @@ from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
 class Edit:
     label: str
     changes: list[tuple[TensorInfo, bool | None, bool | None]]  # tensor, before, after
+    nodes: list[ModuleNode] = field(default_factory=list)  # whose counts it moves (set on apply)
 
 
 class Editor:
@@ -136,9 +137,8 @@ class Editor:
         self._differs = 0
 
     def affected(self, edit: Edit) -> list[ModuleNode]:
-        mods = self.mf.modules
-        return ancestors_union(mods[o] for t, _, _ in edit.changes for name in t.names
-                               if (o := name.rpartition(".")[0]) in mods)
+        """Nodes whose counts the edit moved (found while applying it, not walked again)."""
+        return edit.nodes
 
     # -- internals ---------------------------------------------------------------
     def _apply(self, edit: Edit, forward: bool) -> None:
@@ -148,6 +148,7 @@ class Editor:
         Only the trainable/frozen/unknown fields move: numel, bytes and tensor counts stay."""
         baseline, single = self._baseline, self._single
         levels: dict[int, dict[int, list]] = {}  # depth → id(node) → [node, *delta]
+        touched: dict[int, ModuleNode] = {}
         differs = 0
         for t, before, after in edit.changes:
             new, old = (after if forward else before), t.requires_grad
@@ -175,6 +176,7 @@ class Editor:
             elif len(t.names) > 1:  # tied: once per node of the union of its owners' chains
                 n = t.numel
                 for node in ancestors_union(self.owners(t)):
+                    touched[id(node)] = node
                     d = [node, 0, 0, 0, 0, 0]
                     _shift(d, old, -n, -1)
                     _shift(d, new, n, 1)
@@ -185,6 +187,7 @@ class Editor:
             up = levels.setdefault(depth - 1, {})
             for d in levels.pop(depth, {}).values():
                 node = d[0]
+                touched[id(node)] = node
                 _add(node.counts, d)
                 parent = node.parent
                 if parent is not None:
@@ -195,6 +198,7 @@ class Editor:
                         for i in range(1, 6):
                             pd[i] += d[i]
             depth -= 1
+        edit.nodes = list(touched.values())
 
 
 _SLOT = {True: 1, False: 2, None: 3}  # delta index of the numel field for a flag value
