@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,53 +219,48 @@ def _split_keys(keys: list[str], n: int) -> list[list[str]]:
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
-def build_sharded_safetensors(target: Path, *, n_shards: int = 3) -> Built:
-    """A Hugging Face sharded safetensors checkpoint in ``target/sharded_safetensors/``:
-    ``model-0000i-of-0000n.safetensors`` + ``model.safetensors.index.json``
-    (``{"metadata": {"total_size": N}, "weight_map": {name: shard}}``). ``path`` is the
-    directory, ``obj`` the full state_dict (article ConvNet)."""
-    from safetensors.torch import save_file
-
+def _sharded(out: Path, n_shards: int, shard_name: str, index_name: str,
+             save_shard: Callable[[dict[str, torch.Tensor], Path], None]) -> Built:
+    """The article ConvNet's state_dict split into shards named by `shard_name`
+    (formatted with i and n) plus a HF index: ``{"metadata": {"total_size": N},
+    "weight_map": {name: shard}}``."""
     with _seeded():
         state = article_frozen_model().state_dict()
-    out = _dir(Path(target) / "sharded_safetensors")
+    out = _dir(out)
     groups = _split_keys(list(state), n_shards)
     weight_map: dict[str, str] = {}
     files: list[Path] = []
     for i, keys in enumerate(groups, start=1):
-        shard = f"model-{i:05d}-of-{len(groups):05d}.safetensors"
-        save_file({k: state[k] for k in keys}, str(out / shard), metadata={"format": "pt"})
+        shard = shard_name.format(i=i, n=len(groups))
+        save_shard(OrderedDict((k, state[k]) for k in keys), out / shard)
         weight_map.update(dict.fromkeys(keys, shard))
         files.append(out / shard)
     total = sum(t.numel() * t.element_size() for t in state.values())
-    index = out / "model.safetensors.index.json"
+    index = out / index_name
     index.write_text(
         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
     )
     return Built(path=out, obj=state, files=(index, *files))
+
+
+def build_sharded_safetensors(target: Path, *, n_shards: int = 3) -> Built:
+    """A Hugging Face sharded safetensors checkpoint in ``target/sharded_safetensors/``:
+    ``model-0000i-of-0000n.safetensors`` + ``model.safetensors.index.json``. ``path`` is the
+    directory, ``obj`` the full state_dict (article ConvNet)."""
+    from safetensors.torch import save_file
+
+    return _sharded(Path(target) / "sharded_safetensors", n_shards,
+                    "model-{i:05d}-of-{n:05d}.safetensors", "model.safetensors.index.json",
+                    lambda part, path: save_file(dict(part), str(path), metadata={"format": "pt"}))
 
 
 def build_sharded_torch(target: Path, *, n_shards: int = 2) -> Built:
     """A Hugging Face sharded torch checkpoint in ``target/sharded_torch/``:
     ``pytorch_model-0000i-of-0000n.bin`` (torch.save of state_dict pieces) +
     ``pytorch_model.bin.index.json``. ``path`` is the directory, ``obj`` the full state_dict."""
-    with _seeded():
-        state = article_frozen_model().state_dict()
-    out = _dir(Path(target) / "sharded_torch")
-    groups = _split_keys(list(state), n_shards)
-    weight_map: dict[str, str] = {}
-    files: list[Path] = []
-    for i, keys in enumerate(groups, start=1):
-        shard = f"pytorch_model-{i:05d}-of-{len(groups):05d}.bin"
-        torch.save(OrderedDict((k, state[k]) for k in keys), out / shard)
-        weight_map.update(dict.fromkeys(keys, shard))
-        files.append(out / shard)
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    index = out / "pytorch_model.bin.index.json"
-    index.write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
-    )
-    return Built(path=out, obj=state, files=(index, *files))
+    return _sharded(Path(target) / "sharded_torch", n_shards,
+                    "pytorch_model-{i:05d}-of-{n:05d}.bin", "pytorch_model.bin.index.json",
+                    lambda part, path: torch.save(part, path))
 
 
 def build_lone_tensor(target: Path) -> Built:
