@@ -13,6 +13,7 @@ from tui.core import build
 from tui.core.build import TreeBuilder, is_state_dict, module_state, rollup, value_tree
 from tui.core.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
 from tui.core.errors import ModelFileError
+from tui.core.freeze_plan import apply_plan_beside
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode
 from tui.core.safetensors_read import (
     STEntry,
@@ -95,17 +96,13 @@ def _open(path: str, key: str | None) -> ModelFile:
             mf = _from_torch(path, open_pickle_stream(path), key)
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
-    mf.file_size = _size(path)
-    from tui.core.freeze_plan import apply_plan_beside  # late: plans are optional
-
+    mf.file_size = _folder_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
     apply_plan_beside(mf)
     return mf
 
 
-def _size(path: str) -> int:
-    if os.path.isdir(path):
-        return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
-    return os.path.getsize(path)
+def _folder_size(path: str) -> int:
+    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
 
 def _open_zip(path: str, key: str | None) -> ModelFile:
