@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from tui.core.edit import Editor
-from tui.core.reader import open_model
-from tui.core.save import SaveResult, save
+from tui.core.read.reader import open_model
+from tui.core.write.save import SaveResult, save
 
 
 def edit_and_save(src: Path, out: Path, fmt: str | None, ops: list[tuple[str, bool]],

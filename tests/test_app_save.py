@@ -12,7 +12,7 @@ from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 from torch_models import build_article_full_model, build_article_state_dict
 
 from tui.app import ModelTreeApp
-from tui.core.save import describe_format
+from tui.core.write.save import describe_format
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.save_dialog import SaveDialog
 
@@ -232,7 +232,7 @@ async def test_progress_bar_follows_the_writer_and_escape_waits(article, monkeyp
 
     from textual.widgets import ProgressBar
 
-    from tui.core import save as saving
+    from tui.core.write import save as saving
 
     reached, release = threading.Event(), threading.Event()
     real = saving.save

@@ -18,7 +18,7 @@ import tui.core
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_models"
-CORE_MODULES = sorted(f"tui.core.{m.name}" for m in pkgutil.iter_modules(tui.core.__path__))
+CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(tui.core.__path__, "tui.core."))
 
 
 def _modules_after(code: str) -> set[str]:
@@ -29,7 +29,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_core_modules_exist():
-    assert "tui.core.reader" in CORE_MODULES and "tui.core.unpickle" in CORE_MODULES
+    assert "tui.core.read.reader" in CORE_MODULES and "tui.core.read.unpickle" in CORE_MODULES
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)
@@ -43,7 +43,7 @@ def test_importing_core_module_imports_neither_textual_nor_torch(module):
                                     "transformer.pth", "transformer.safetensors"])
 def test_read_path_never_imports_torch(sample):
     code = (
-        "from tui.core.reader import open_model\n"
+        "from tui.core.read.reader import open_model\n"
         "from tui.core.report import to_json\n"
         "from tui.core.edit import Editor\n"
         f"mf = open_model({str(SAMPLES / sample)!r})\n"

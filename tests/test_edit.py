@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch_models as tm
 
-from tui.core.build import ancestors_union, rollup
 from tui.core.edit import Editor
-from tui.core.reader import open_model
+from tui.core.read.build import ancestors_union, rollup
+from tui.core.read.reader import open_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 

@@ -10,9 +10,9 @@ import torch_models as tm
 
 from sample_models.models import article_frozen_model
 from tui.core.edit import Editor
-from tui.core.freeze_plan import plan_path, plan_snippet, write_plan
-from tui.core.reader import open_model
-from tui.core.save import save
+from tui.core.read.reader import open_model
+from tui.core.write.freeze_plan import plan_path, plan_snippet, write_plan
+from tui.core.write.save import save
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 

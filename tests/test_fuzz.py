@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 from tui.core.report import to_json
 from tui.printing import print_model
 
@@ -218,7 +218,7 @@ def _save_check(mf, path: str) -> None:
     import os
 
     from tui.core.edit import Editor
-    from tui.core.save import save
+    from tui.core.write.save import save
 
     editor = Editor(mf)
     if mf.requires_grad_stored:
@@ -278,7 +278,7 @@ _values = st.recursive(_hashable, lambda inner: st.lists(inner, max_size=4)
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(_values, st.integers(0, pickle.HIGHEST_PROTOCOL))
 def test_guard_accepts_ordinary_pickles(value, protocol):
-    from tui.core.pickle_guard import check_pickle
+    from tui.core.read.guard import check_pickle
 
     data = pickle.dumps([value, value], protocol=protocol)  # the second is a memo reference
     assert check_pickle(data + b"trailing bytes") == len(data)

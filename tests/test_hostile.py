@@ -30,10 +30,10 @@ from hostile_files import (
 )
 
 from tui.cli import main
-from tui.core.danger import classify_global
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
-from tui.core.save import save
+from tui.core.read.reader import open_model
+from tui.core.read.scan import classify_global
+from tui.core.write.save import save
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_models"

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from tui.core.edit import Editor
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 from tui.core.report import to_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ HAS_PROC_IO = os.path.exists("/proc/self/io")
 
 PROBE = r"""
 import json, sys
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 from tui.core.report import to_json
 
 def rchar():

@@ -16,7 +16,7 @@ import torch
 import torch_models as tm
 
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 from tui.core.report import to_json
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 from tui.core.report import to_json
 
 transformers = pytest.importorskip("transformers")

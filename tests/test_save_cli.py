@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from tui.cli import main
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_models" / "entire_model.pth"

@@ -17,11 +17,11 @@ import pytest
 import torch
 from save_support import assert_state_equal, edit_and_save
 
-from tui.core.atomic import TMP_SUFFIX, TargetExists, os_error
 from tui.core.edit import Editor
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
-from tui.core.save import save
+from tui.core.read.reader import open_model
+from tui.core.write.atomic import TMP_SUFFIX, TargetExists, os_error
+from tui.core.write.save import save
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_models" / "entire_model.pth"
 REPO = Path(__file__).resolve().parents[1]
@@ -111,8 +111,8 @@ def test_disk_full_in_subprocess(src, tmp_path):
 KILLED = textwrap.dedent("""
     import os, sys, time
     from tui.core.edit import Editor
-    from tui.core.reader import open_model
-    from tui.core.save import save
+    from tui.core.read.reader import open_model
+    from tui.core.write.save import save
 
     src, out, ready = sys.argv[1:4]
     mf = open_model(src)

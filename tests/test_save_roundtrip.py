@@ -22,7 +22,7 @@ from save_support import (
 )
 
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 
 CASES = {
     "article": (tm.build_article_full_model, [("*", False), ("layer2.*", True), ("fc.*", True)]),

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import pytest
 
-from tui.core.pickle_slice import SliceError, cut
+from tui.core.write.pickle_slice import SliceError, cut
 
 
 class Box:

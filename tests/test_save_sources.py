@@ -15,7 +15,7 @@ from save_support import assert_state_equal, edit_and_save, same_bits
 
 from sample_models.models import article_frozen_model
 from tui.core.errors import ModelFileError
-from tui.core.reader import open_model
+from tui.core.read.reader import open_model
 
 ARTICLE_OPS = [("*", False), ("layer2.*", True), ("fc.*", True)]
 TRAINABLE = {"layer2.0.weight", "layer2.0.bias", "layer2.1.weight", "layer2.1.bias",

@@ -80,7 +80,7 @@ class ModelTreeApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> ModelFile:
-        from tui.core.reader import open_model
+        from tui.core.read.reader import open_model
 
         return open_model(self.path, key=self.key)
 

@@ -10,8 +10,7 @@ from typing import TextIO
 
 from tui import __version__
 from tui.core.errors import ModelFileError
-
-FORMATS = ("full", "state_dict", "safetensors")
+from tui.core.formats import FORMAT_IDS
 
 
 class _Ordered(argparse.Action):
@@ -39,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze", action=_Ordered, metavar="GLOB", help="freeze matching parameters (repeatable)")
     p.add_argument("--unfreeze", action=_Ordered, metavar="GLOB", help="unfreeze matching parameters (repeatable)")
     p.add_argument("--save", metavar="OUT", help="write the (edited) model to OUT")
-    p.add_argument("--format", choices=FORMATS, default=None, help="what --save writes")
+    p.add_argument("--format", choices=FORMAT_IDS, default=None, help="what --save writes")
     p.add_argument("--freeze-plan", action="store_true", help="with --save: also write OUT's .freeze.json")
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _headless(args: argparse.Namespace) -> int:
     from tui.core.edit import Editor
-    from tui.core.reader import open_model
+    from tui.core.read.reader import open_model
 
     mf = open_model(args.file, key=args.key)
     # The model lives until exit: keep the cyclic GC from rescanning its ~100 objects
@@ -95,7 +94,7 @@ def _headless(args: argparse.Namespace) -> int:
 
         print_model(mf, depth=args.depth, console=make_console())
     if args.save:
-        from tui.core.save import save, summary
+        from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
                       force=args.force, whole_checkpoint=args.whole_checkpoint)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from tui.core import fmt
+from tui.core import formats, human
 from tui.core.model import ModelFile, ModuleNode
 
 STYLES = {"trainable": "green", "frozen": "cyan", "partial": "yellow", "unknown": "magenta",
@@ -18,17 +18,17 @@ STYLES = {"trainable": "green", "frozen": "cyan", "partial": "yellow", "unknown"
 def node_label(node: ModuleNode) -> Text:
     st = node.status
     t = Text()
-    t.append(f"{fmt.glyph(st)} ", style=STYLES[st])
+    t.append(f"{human.glyph(st)} ", style=STYLES[st])
     t.append(node.key or "(root)", style="bold")
     t.append(f"  {node.short_type}", style="blue")
-    t.append(f"  {fmt.count(node.counts.numel)}")
+    t.append(f"  {human.count(node.counts.numel)}")
     t.append(f"  {st}", style=STYLES[st])
     return t
 
 
 def print_model(mf: ModelFile, depth: int | None = None, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
-    console.print(Text.assemble((mf.path, "bold"), f"  {fmt.FORMAT_NAMES.get(mf.format, mf.format)}",
+    console.print(Text.assemble((mf.path, "bold"), f"  {formats.kind_label(mf.format)}",
                                 f" ({mf.container})",
                                 f"  model: {mf.model_key}" if mf.model_key else ""))
     if mf.model_keys and len(mf.model_keys) > 1:
@@ -63,8 +63,8 @@ def print_model(mf: ModelFile, depth: int | None = None, console: Console | None
     ]
     if c.unknown:
         lines.append(f"Params with unknown requires_grad: {c.unknown:,}")
-    lines.append(f"Params size: {fmt.size(c.nbytes)}   Buffers: {c.buffer_numel:,} "
-                 f"({fmt.size(c.buffer_nbytes)})   File: {fmt.size(mf.file_size)}")
+    lines.append(f"Params size: {human.size(c.nbytes)}   Buffers: {c.buffer_numel:,} "
+                 f"({human.size(c.buffer_nbytes)})   File: {human.size(mf.file_size)}")
     console.rule(style="dim")
     for line in lines:
         console.print(line)

@@ -11,8 +11,8 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tui.core.build import ancestors_union
 from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
+from tui.core.read.build import ancestors_union
 
 
 @dataclass
@@ -147,7 +147,7 @@ class Editor:
         touched once (a walk per tensor made freezing a 300-deep chain O(tensors x depth)).
         Only the trainable/frozen/unknown fields move: numel, bytes and tensor counts stay."""
         baseline, single = self._baseline, self._single
-        levels: dict[int, dict[int, list]] = {}  # depth → id(node) → [node, *delta]
+        levels: dict[int, dict[int, tuple[ModuleNode, Counts]]] = {}  # depth → id(node) → delta
         touched: dict[int, ModuleNode] = {}
         differs = 0
         for t, before, after in edit.changes:
@@ -163,62 +163,31 @@ class Editor:
                 level = levels.get(owner.depth)
                 if level is None:
                     level = levels[owner.depth] = {}
-                d = level.get(id(owner))
-                if d is None:
-                    d = level[id(owner)] = [owner, 0, 0, 0, 0, 0]
-                so, sn = _SLOT[old], _SLOT[new]
-                d[so] -= n
-                d[sn] += n
-                if so != 3:
-                    d[so + 3] -= 1
-                if sn != 3:
-                    d[sn + 3] += 1
+                entry = level.get(id(owner))
+                if entry is None:
+                    entry = level[id(owner)] = (owner, Counts())
+                entry[1].shift(old, -n, -1)
+                entry[1].shift(new, n, 1)
             elif len(t.names) > 1:  # tied: once per node of the union of its owners' chains
-                n = t.numel
+                d = Counts()
+                d.shift(old, -t.numel, -1)
+                d.shift(new, t.numel, 1)
                 for node in ancestors_union(self.owners(t)):
                     touched[id(node)] = node
-                    d = [node, 0, 0, 0, 0, 0]
-                    _shift(d, old, -n, -1)
-                    _shift(d, new, n, 1)
-                    _add(node.counts, d)
+                    node.counts.add_flags(d)
         self._differs += differs
         depth = max(levels, default=-1)
         while depth >= 0:
             up = levels.setdefault(depth - 1, {})
-            for d in levels.pop(depth, {}).values():
-                node = d[0]
+            for node, d in levels.pop(depth, {}).values():
                 touched[id(node)] = node
-                _add(node.counts, d)
+                node.counts.add_flags(d)
                 parent = node.parent
                 if parent is not None:
-                    pd = up.get(id(parent))
-                    if pd is None:
-                        up[id(parent)] = [parent, *d[1:]]
+                    pe = up.get(id(parent))
+                    if pe is None:
+                        up[id(parent)] = (parent, d)
                     else:
-                        for i in range(1, 6):
-                            pd[i] += d[i]
+                        pe[1].add_flags(d)
             depth -= 1
         edit.nodes = list(touched.values())
-
-
-_SLOT = {True: 1, False: 2, None: 3}  # delta index of the numel field for a flag value
-
-
-def _shift(d: list, rg: bool | None, n: int, k: int) -> None:
-    """Delta [node, trainable, frozen, unknown, trainable_tensors, frozen_tensors]; as add_tensor."""
-    if rg is True:
-        d[1] += n
-        d[4] += k
-    elif rg is False:
-        d[2] += n
-        d[5] += k
-    else:
-        d[3] += n
-
-
-def _add(c: Counts, d: list) -> None:
-    c.trainable += d[1]
-    c.frozen += d[2]
-    c.unknown += d[3]
-    c.trainable_tensors += d[4]
-    c.frozen_tensors += d[5]

@@ -29,6 +29,15 @@ DTYPE_SIZES: dict[str, float] = {
 FLOATING = {d for d in DTYPE_SIZES if d.startswith(("float", "bfloat", "complex"))}
 
 
+def contiguous_stride(shape: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Row-major strides of a dense tensor of `shape` (what torch gives a fresh tensor)."""
+    stride, acc = [], 1
+    for s in reversed(shape):
+        stride.append(acc)
+        acc *= s
+    return tuple(reversed(stride))
+
+
 @dataclass(frozen=True)
 class StorageRef:
     """Where a storage's bytes live. Nothing here has been read."""
@@ -112,6 +121,25 @@ class Counts:
         if self.trainable_tensors == 0 and self.frozen_tensors < self.tensors:
             return "unknown"  # flags not stored (integer tensors are known frozen)
         return "partial"
+
+    def shift(self, rg: bool | None, numel: int, tensors: int) -> None:
+        """Add `numel` elements and `tensors` tensors (negative: remove) to rg's bucket."""
+        if rg is True:
+            self.trainable += numel
+            self.trainable_tensors += tensors
+        elif rg is False:
+            self.frozen += numel
+            self.frozen_tensors += tensors
+        else:
+            self.unknown += numel
+
+    def add_flags(self, d: Counts) -> None:
+        """Add the flag buckets of `d` (an edit's delta); sizes and tensor counts stay."""
+        self.trainable += d.trainable
+        self.frozen += d.frozen
+        self.unknown += d.unknown
+        self.trainable_tensors += d.trainable_tensors
+        self.frozen_tensors += d.frozen_tensors
 
 
 @dataclass(eq=False)

@@ -13,9 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.commands import COMMANDS
-from tui.core import fmt
+from tui.core import formats, human
 
-FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
 NAVIGATION = (
     ("↑ ↓ home end", "move in the tree or table (pgup/pgdn too)"),
     ("→ ←", "expand a module / collapse it, or go to its parent"),
@@ -53,7 +52,7 @@ def legend() -> Text:
     for status, what in (("trainable", "every parameter trainable"), ("frozen", "all frozen"),
                          ("partial", "some frozen"), ("unknown", "requires_grad not stored"),
                          ("empty", "no parameters")):
-        text.append(f"{fmt.glyph(status)} {status}", style="bold")
+        text.append(f"{human.glyph(status)} {status}", style="bold")
         text.append(f"  {what}\n")
     return text
 
@@ -66,8 +65,6 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        from tui.core.save import describe_format
-
         with Vertical(classes="dialog help"):
             yield Static("modeltree: keys  (escape closes)", classes="title")
             with VerticalScroll():
@@ -75,8 +72,8 @@ class HelpScreen(ModalScreen[None]):
                 yield Static("Marks", classes="heading")
                 yield Static(legend())
                 yield Static("Save formats", classes="heading")
-                for fmt_id, name in FORMATS:
-                    yield Static(Text.assemble((name, "bold"), "  ", describe_format(fmt_id)),
+                for f in formats.SAVE_FORMATS:
+                    yield Static(Text.assemble((f.label, "bold"), "  ", f.describe),
                                  classes="format")
                 yield Static("Other keys", classes="heading")
                 yield Static(Text(REMAP))

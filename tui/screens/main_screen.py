@@ -1,6 +1,6 @@
 """The model-browsing screen: module tree, side pane, freeze keys, filter, save.
 
-Every edit is a `tui.core.edit.Editor` call, every write a `tui.core.save` call, the same
+Every edit is a `tui.core.edit.Editor` call, every write a `tui.core.write.save` call, the same
 ones the headless CLI makes. The app reads the file and hands the result to `show_model`.
 """
 
@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Tree
 
 from tui.commands import ModelCommands
-from tui.core import fmt
+from tui.core import human
 from tui.core.edit import Edit, Editor
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.save_dialog import SaveDialog
@@ -32,7 +32,7 @@ from tui.widgets.value_tree import ValueTree, value_label
 from tui.widgets.warning_banner import WarningBanner
 
 if TYPE_CHECKING:
-    from tui.core.save import SaveResult
+    from tui.core.write.save import SaveResult
 
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
 
@@ -284,14 +284,14 @@ class MainScreen(Screen[None]):
     def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
         if result is None or self.editor is None:
             return
-        from tui.core.save import default_format, summary
+        from tui.core.write.save import default_format, summary
 
         # A full model keeps requires_grad; so does a whole checkpoint whose model is a module.
         kept = (result.format == "full" or result.plan_path is not None
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
         if kept:
             self.editor.mark_saved()
-        self.say(summary(self.editor, result), title=f"Saved {fmt.size(result.nbytes)}")
+        self.say(summary(self.editor, result), title=f"Saved {human.size(result.nbytes)}")
         if not kept and self.editor.dirty:
             self.say(f"{result.format} does not store requires_grad: your freeze edits are "
                      "not in that file. Save the full model or the freeze plan to keep them.",

@@ -1,6 +1,6 @@
 """Save dialog: path, format, freeze plan; writes in a worker with a progress bar.
 
-The writing itself is `tui.core.save.save` (the same call `modeltree --save` makes);
+The writing itself is `tui.core.write.save.save` (the same call `modeltree --save` makes);
 this screen only collects the choices, shows progress, and keeps the dialog open
 with the message when the writer refuses, so nothing typed is lost.
 """
@@ -19,13 +19,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
+from tui.core import formats
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.toggles import Radio, Tick
-
-FORMATS = (("full", "full model"), ("state_dict", "state_dict"), ("safetensors", "safetensors"))
-FORMAT_NAMES = dict(FORMATS)
 
 
 class SaveDialog(ModalScreen[Any]):
@@ -45,7 +43,7 @@ class SaveDialog(ModalScreen[Any]):
 
     def __init__(self, mf: ModelFile) -> None:
         super().__init__()
-        from tui.core import save as saving
+        from tui.core.write import save as saving
 
         self.mf = mf
         self.saving = False
@@ -53,7 +51,7 @@ class SaveDialog(ModalScreen[Any]):
         self.auto_path = saving.suggested_path(mf, self.fmt)
 
     def compose(self) -> ComposeResult:
-        from tui.core.save import describe_format
+        from tui.core.write.save import describe_format
 
         # A full model needs the pickled module objects; a state_dict has none.
         full_ok = self.natural == "full"
@@ -62,15 +60,15 @@ class SaveDialog(ModalScreen[Any]):
             yield Label("File (enter saves, escape cancels)")
             yield Input(value=self.auto_path, id="path", compact=True)
             with RadioSet(id="format", compact=True):
-                for fmt_id, name in FORMATS:
-                    yield Radio(name, value=fmt_id == self.fmt, id=fmt_id,
-                                disabled=fmt_id == "full" and not full_ok)
+                for f in formats.SAVE_FORMATS:
+                    yield Radio(f.label, value=f.id == self.fmt, id=f.id,
+                                disabled=f.keeps_architecture and not full_ok)
             yield Static(describe_format(self.fmt), id="describe", markup=False)
             yield Tick("also write the freeze plan (requires_grad, as JSON beside it)",
                        id="plan", disabled=self.fmt == "full", compact=True)
             if self.mf.format == "checkpoint":
                 yield Tick(f"whole checkpoint (keep optimizer state, epoch, …; "
-                           f"{FORMAT_NAMES[self.natural]} only)", id="whole", compact=True)
+                           f"{formats.label(self.natural)} only)", id="whole", compact=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -90,7 +88,7 @@ class SaveDialog(ModalScreen[Any]):
     # -- choices ---------------------------------------------------------------
     @on(RadioSet.Changed)
     def _format_changed(self, event: RadioSet.Changed) -> None:
-        from tui.core.save import suggested_path
+        from tui.core.write.save import suggested_path
 
         self.fmt = event.pressed.id or self.fmt
         self._describe()
@@ -101,7 +99,7 @@ class SaveDialog(ModalScreen[Any]):
 
     @on(Checkbox.Changed, "#whole")
     def _describe(self) -> None:
-        from tui.core.save import describe_format
+        from tui.core.write.save import describe_format
 
         whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
         text = describe_format(self.fmt)
@@ -149,7 +147,7 @@ class SaveDialog(ModalScreen[Any]):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool) -> Any:
-        from tui.core.save import save
+        from tui.core.write.save import save
 
         return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
                     whole_checkpoint=whole,

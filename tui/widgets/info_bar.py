@@ -7,7 +7,7 @@ import os
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.core import fmt
+from tui.core import formats, human
 from tui.core.model import ModelFile
 
 
@@ -19,18 +19,18 @@ def header_text(path: str, mf: ModelFile | None, dirty: bool = False, state: str
     if mf is None:
         text.append(f"  {state}")
         return text
-    parts = [fmt.FORMAT_NAMES.get(mf.format, mf.format)]
+    parts = [formats.kind_label(mf.format)]
     if mf.model_key:
         parts[0] += f" [{mf.model_key}]"
     c = mf.totals
     if mf.root is not None:
-        parts.append(f"{fmt.count(c.numel)} params")
+        parts.append(f"{human.count(c.numel)} params")
         # (a state_dict's integer tensors are known frozen: no trainable = nothing known)
         if c.numel and c.unknown and not c.trainable:
             parts.append("requires_grad not stored")
         elif c.numel:
             parts.append(f"{100 * c.trainable / c.numel:.1f}% trainable")
-    parts.append(fmt.size(mf.file_size))
+    parts.append(human.size(mf.file_size))
     text.append(" · " + " · ".join(parts))
     return text
 

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tui.core import fmt
+from tui.core import human
 from tui.core.model import ModuleNode
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
@@ -30,12 +30,12 @@ class More:
 
 def module_label(node: ModuleNode) -> Text:
     """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
-    text = Text(fmt.glyph(node.status) + " ")
+    text = Text(human.glyph(node.status) + " ")
     text.append(node.key or "(root)", style="bold")
     if node.type is not None:  # state_dicts don't name classes
         text.append(f" {node.short_type}", style="italic dim")
     if node.counts.tensors or node.counts.numel:
-        text.append(f" {fmt.count(node.counts.numel)}")
+        text.append(f" {human.count(node.counts.numel)}")
     return text
 
 
@@ -108,7 +108,7 @@ class ModuleTree(Tree[ModuleNode | More]):
                 root.counts.tensors > root.counts.trainable_tensors + root.counts.frozen_tensors):
             statuses.insert(0, "unknown")
         short = {"trainable": "train"} if self.size.width < LEGEND_SHORT_BELOW else {}
-        self.border_subtitle = " ".join(f"{fmt.glyph(s)} {short.get(s, s)}" for s in statuses)
+        self.border_subtitle = " ".join(f"{human.glyph(s)} {short.get(s, s)}" for s in statuses)
 
     def _kids(self, node: ModuleNode) -> list[ModuleNode]:
         if self.shown is None:

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.core import fmt
+from tui.core import human
 from tui.core.model import ModelFile, ModuleNode, TensorInfo
 
-STATUS_WORDS = {"trainable": "trainable", "frozen": "frozen", "partial": "partly frozen",
-                "unknown": "requires_grad not stored", "empty": "no parameters"}
 MAX_TIED = 3
 
 
@@ -24,13 +22,13 @@ def describe(node: ModuleNode, tied: Sequence[TensorInfo] = ()) -> Text:
     c = node.counts
     lines = [Text.assemble((node.name or "(root)", "bold"), "  ", (node.short_type, "italic"))]
     lines.append(Text(node.type or "class not stored in this format", style="dim"))
-    status = Text(f"{fmt.glyph(node.status)} {STATUS_WORDS[node.status]}", style="bold")
+    status = Text(f"{human.glyph(node.status)} {human.STATUS_WORDS[node.status]}", style="bold")
     if node.status == "partial" and c.numel:
         status.append(f" · {100 * c.trainable / c.numel:.1f}% trainable", style="")
     lines.append(status)
-    sizes = [f"{c.numel:,} params" + (f" ({fmt.count(c.numel)})" if c.numel >= 1000 else "")]
+    sizes = [f"{c.numel:,} params" + (f" ({human.count(c.numel)})" if c.numel >= 1000 else "")]
     if c.tensors:
-        sizes.append(fmt.size(c.nbytes))
+        sizes.append(human.size(c.nbytes))
     if c.buffers:
         sizes.append(f"{c.buffers} buffer{'s' if c.buffers != 1 else ''}")
     lines.append(Text(" · ".join(sizes)))

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
-from tui.core import fmt
+from tui.core import human
 from tui.core.model import ModuleNode, TensorInfo
 
 MAX_ROWS = 300  # a root of a huge model lists its first rows; children list the rest
@@ -27,9 +27,9 @@ def subtree_tensors(node: ModuleNode, buffers: bool) -> Iterator[tuple[str, Tens
 
 
 def flag_cell(t: TensorInfo, style: str) -> Text:
-    status = {True: "trainable", False: "frozen", None: "unknown"}[t.requires_grad]
+    status = human.tensor_status(t.requires_grad)
     word = {True: "yes", False: "no", None: "unknown"}[t.requires_grad]
-    return Text(f"{fmt.glyph(status)} {word}", style=style)
+    return Text(f"{human.glyph(status)} {word}", style=style)
 
 
 def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
@@ -90,7 +90,7 @@ class ParamTable(DataTable):
             self.move_cursor(row=row, animate=False)
 
     def _flag_style(self, t: TensorInfo) -> str:
-        status = {True: "trainable", False: "frozen", None: "unknown"}[t.requires_grad]
+        status = human.tensor_status(t.requires_grad)
         if status not in self._styles:  # resolving a component style costs ~0.3 ms
             self._styles[status] = str(self.get_component_rich_style(f"param-table--{status}",
                                                                      partial=True))
@@ -123,7 +123,7 @@ class ParamTable(DataTable):
                 else:
                     flag = flag_cell(t, self._flag_style(t))
                 # Text, not str: DataTable parses str cells as markup (names are data).
-                rows.append((key, [flag, Text(name[prefix:] or name), Text(fmt.shape(t.shape)),
+                rows.append((key, [flag, Text(name[prefix:] or name), Text(human.shape(t.shape)),
                                    Text(t.dtype), Text(f"{t.numel:,}", justify="right"),
                                    Text(notes(t, name, non_persistent))]))
         with_notes = any(cells[5].plain for _, cells in rows)

@@ -8,9 +8,10 @@ from tui.core.model import Status
 GLYPHS: dict[str, str] = {
     "trainable": "●", "frozen": "○", "partial": "◐", "unknown": "?", "empty": "·",
 }
-FORMAT_NAMES = {
-    "full_model": "full model", "state_dict": "state_dict", "checkpoint": "checkpoint",
-    "torchscript": "TorchScript", "safetensors": "safetensors", "value": "value",
+# What each status means, in words (node pane, --print legend, help).
+STATUS_WORDS: dict[str, str] = {
+    "trainable": "trainable", "frozen": "frozen", "partial": "partly frozen",
+    "unknown": "requires_grad not stored", "empty": "no parameters",
 }
 
 
@@ -40,5 +41,6 @@ def shape(s: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(x) for x in s) + "]"
 
 
-def flag(rg: bool | None) -> str:
-    return {True: "yes", False: "no", None: "?"}[rg]
+def tensor_status(requires_grad: bool | None) -> Status:
+    """One tensor's status from its flag (None: the format does not store it)."""
+    return "unknown" if requires_grad is None else ("trainable" if requires_grad else "frozen")

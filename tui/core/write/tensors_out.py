@@ -8,11 +8,18 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from tui.core.build import is_tensor, items_of, module_state
 from tui.core.errors import ModelFileError
-from tui.core.model import DTYPE_SIZES, ModelFile
-from tui.core.stream import Blob
-from tui.core.unpickle import ParamRec, StorageRec, TensorRec
+from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
+from tui.core.read.records import (
+    ParamRec,
+    StorageRec,
+    TensorRec,
+    is_tensor,
+    items_of,
+    module_state,
+    non_persistent,
+)
+from tui.core.write.stream import Blob
 
 
 @dataclass(eq=False)
@@ -75,8 +82,7 @@ def state_entries(obj: Any, path: str) -> list[tuple[str, Any]]:
         for k, p in items_of(st.get("_parameters")):
             if is_tensor(p):
                 out.append((f"{prefix}{k}", p))
-        skip = st.get("_non_persistent_buffers_set")
-        skip = set(skip) if isinstance(skip, (set, frozenset, list, tuple)) else set()
+        skip = non_persistent(st)
         for k, b in items_of(st.get("_buffers")):
             if is_tensor(b) and k not in skip:
                 out.append((f"{prefix}{k}", b))
@@ -108,7 +114,7 @@ class _Resolver:
             raise ModelFileError(self.mf.path, f"tensor {name}: storage {rec.key} not found")
         nbytes = int(rec.numel * DTYPE_SIZES.get(rec.dtype, 1))
         if ts.container == "zip":
-            from tui.core.zipwrite import listing
+            from tui.core.write.zipwrite import listing
 
             if ts.path not in self.listings:
                 self.listings[ts.path] = listing(ts.path)[0]
@@ -172,12 +178,8 @@ def _from_safetensors(mf: ModelFile) -> list[OutTensor]:
         for name in t.names:
             e = mf.source.st_entries[name]
             st = Storage(Blob(e.nbytes, e.path, e.offset), e.dtype, "cpu")
-            stride, acc = [], 1
-            for s in reversed(e.shape):
-                stride.append(acc)
-                acc *= s
             out.append(checked(mf.path, OutTensor(name, st, e.dtype, tuple(e.shape),
-                                                  tuple(reversed(stride)), 0)))
+                                                  contiguous_stride(e.shape), 0)))
     return out
 
 

@@ -3,8 +3,8 @@
     result = save(mf, "out.pth", fmt="state_dict", freeze_plan=True)
 
 Every format is written to a temp file beside the target and renamed over it only
-when complete (tui.core.atomic), reading tensor bytes from the source by offset in
-bounded memory (tui.core.stream) — so saving over the very file that is open works,
+when complete (tui.core.write.atomic), reading tensor bytes from the source by offset in
+bounded memory (tui.core.write.stream) — so saving over the very file that is open works,
 and a failure or an interrupt leaves the target as it was.
 """
 
@@ -17,18 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui import __version__
-from tui.core import write_full
-from tui.core.atomic import AtomicFile, atomic_write, check_space, check_target
-from tui.core.build import module_state
+from tui.core import formats
 from tui.core.errors import ModelFileError
-from tui.core.fmt import count, size
-from tui.core.freeze_plan import is_plan, plan_path, write_plan
+from tui.core.human import count, size
 from tui.core.model import ModelFile
-from tui.core.stream import Progress, Sources
-
-FORMATS = ("full", "state_dict", "safetensors")
-LABELS = {"full": "full model", "state_dict": "state_dict", "safetensors": "safetensors",
-          "checkpoint": "whole checkpoint"}
+from tui.core.read.records import module_state
+from tui.core.write import full as write_full
+from tui.core.write.atomic import AtomicFile, atomic_write, check_space, check_target
+from tui.core.write.freeze_plan import is_plan, plan_path, write_plan
+from tui.core.write.stream import Progress, Sources
 
 
 @dataclass
@@ -80,10 +77,10 @@ def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
     if stem.endswith(".safetensors"):
         stem = stem[: -len(".safetensors")]
     stem = stem.removesuffix(".frozen")
-    if fmt == "safetensors":
-        ext = ".safetensors"
-    elif fmt == "state_dict" or ext not in (".pth", ".pt", ".bin", ".ckpt", ".tar"):
-        ext = ".pth"
+    f = formats.get(fmt) or formats.FULL
+    # A weights-only format gets its own extension; a full model keeps a torch one.
+    if not f.keeps_architecture or ext not in (".pth", ".pt", ".bin", ".ckpt", ".tar"):
+        ext = f.extension
     cand = os.path.join(folder, f"{stem}.frozen{ext}")
     n = 2
     while os.path.lexists(cand):
@@ -94,25 +91,8 @@ def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
 
 def describe_format(fmt: str) -> str:
     """One paragraph: what the format keeps and what it loses."""
-    return {
-        "full": "Full model, as torch.save(model): keeps the architecture (references to the "
-                "model's classes), every tensor, requires_grad, tied weights and any other "
-                "attributes. modeltree writes the original pickle back with only the changed "
-                "requires_grad flags, so it loads into the same classes — but loading needs "
-                "those classes' code and torch.load(weights_only=False), which runs code named "
-                "in the file.",
-        "state_dict": "state_dict, as torch.save(model.state_dict()): the weights and persistent "
-                      "buffers by name, tied weights sharing one storage; loads safely with "
-                      "torch.load(weights_only=True). Loses requires_grad (every tensor is "
-                      "plain) and the architecture: you need the model's code and "
-                      "load_state_dict(). Add the freeze plan to keep the flags in a JSON beside it.",
-        "safetensors": "safetensors: the weights by name in a simple format that can't run code "
-                       "and maps straight into memory. Loses requires_grad, the architecture and "
-                       "tied-weight sharing (a tied tensor is stored once; its other names are "
-                       "listed in the metadata). Add the freeze plan to keep the flags beside it.",
-        "checkpoint": "Whole checkpoint: the file as it is (optimizer state, epoch, …) with only "
-                      "the model part's requires_grad changed.",
-    }.get(fmt, f"unknown format {fmt!r}")
+    f = formats.get(fmt)
+    return f.describe if f else f"unknown format {fmt!r}"
 
 
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
@@ -122,11 +102,11 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     out = os.fspath(out)
     if mf.source is None or mf.root is None:
         raise ModelFileError(mf.path, "nothing to save: no model or state_dict in this file")
-    if getattr(mf.source, "stale", False):
+    if mf.source.stale:
         raise ModelFileError(mf.path, "the file was replaced by a save since it was opened: open it again")
     whole = whole_checkpoint and mf.format == "checkpoint"
     fmt = fmt or default_format(mf)
-    if fmt not in FORMATS:
+    if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
     job = _whole_checkpoint(mf, fmt) if whole else _job(mf, fmt)
     target = check_target(out, force)
@@ -174,8 +154,9 @@ def _same_file(a: str, b: str) -> bool:
 def _job(mf: ModelFile, fmt: str) -> _Job:
     if fmt == "full":
         return _full(mf)
-    from tui.core import write_safetensors, write_state_dict
-    from tui.core.tensors_out import collect
+    from tui.core.write import safetensors as write_safetensors
+    from tui.core.write import state_dict as write_state_dict
+    from tui.core.write.tensors_out import collect
 
     tensors = collect(mf)
     if fmt == "state_dict":
@@ -255,7 +236,7 @@ def summary(editor: Any, result: SaveResult) -> str:
                  f"unknown of {count(c.numel)} parameters")
     else:
         flags = f"{count(c.trainable)} of {count(c.numel)} parameters trainable"
-    line = (f"{edits} ({flags}); wrote {result.path}: {LABELS.get(result.format, result.format)}, "
+    line = (f"{edits} ({flags}); wrote {result.path}: {formats.label(result.format)}, "
             f"{result.tensors} tensors, {size(result.nbytes)}")
     if result.plan_path:
         line += f" + freeze plan {result.plan_path}"

@@ -4,10 +4,10 @@ records of storages, tensors and parameters (no bytes, no torch)."""
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from tui.core.pickle_guard import brief
+from tui.core.read.guard import brief
 
 # Storage classes name their dtype.
 STORAGE_DTYPES = {
@@ -203,4 +203,45 @@ class ReadResult:
     params: list[ParamRec]
     globals: dict[str, type]  # every stand-in class the file named
     calls: list[StandIn]  # every stand-in instance made (in order)
-    flags: list[int] = field(default_factory=list)  # positions of Parameter requires_grad bytes
+
+
+# -- what is what ----------------------------------------------------------------
+def module_state(obj: Any) -> dict | None:
+    """The __dict__ of a pickled nn.Module stand-in, or None if obj isn't one."""
+    if not is_standin(obj):
+        return None
+    state = obj._mt_state
+    if isinstance(state, tuple) and state and isinstance(state[0], dict):
+        state = state[0]
+    if isinstance(state, dict) and "_modules" in state and "_parameters" in state:
+        return state
+    return None
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, (TensorRec, ParamRec))
+
+
+def is_state_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(is_tensor(v) for v in obj.values())
+    )
+
+
+def items_of(d: Any) -> list[tuple[Any, Any]]:
+    if isinstance(d, dict):
+        return list(d.items())
+    if is_standin(d) and d._mt_items:  # a dict subclass we don't have
+        return [(k, v) for k, v in d._mt_items if k is not None]
+    return []
+
+
+def non_persistent(state: dict) -> set[str]:
+    """A module's non-persistent buffer names (state_dict() leaves them out)."""
+    names = state.get("_non_persistent_buffers_set") or ()
+    if not isinstance(names, (set, frozenset, list, tuple)):
+        return set()
+    return {x for x in names if isinstance(x, str)}

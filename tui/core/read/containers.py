@@ -12,12 +12,13 @@ import os
 import pickle
 import struct
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
-from tui.core.pickle_guard import GuardError, brief, check_pickle
-from tui.core.unpickle import ReadResult, load_pickle
+from tui.core.read.guard import GuardError, brief, check_pickle
+from tui.core.read.records import ReadResult
+from tui.core.read.unpickle import load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE = 2 << 30  # a data.pkl beyond 2 GiB is not a model we can show
@@ -33,7 +34,6 @@ class TorchSource:
     read: ReadResult
     prefix: str = ""  # zip: top folder ("archive/")
     pickle_span: tuple[int, int] = (0, 0)  # legacy: byte range of the main pickle
-    entries: list[str] = field(default_factory=list)  # zip: every entry name, in order
     _offsets: dict[str, int] | None = None
 
     def storage_offsets(self) -> dict[str, int]:
@@ -125,7 +125,7 @@ def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = 
         except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
             raise ModelFileError(path, f"can't read data.pkl ({_short(e)})") from None
     read = _load(path, data)
-    return TorchSource(path, "zip", data, read, prefix=prefix, entries=names)
+    return TorchSource(path, "zip", data, read, prefix=prefix)
 
 
 def _load(path: str, data: bytes) -> ReadResult:

@@ -8,61 +8,29 @@ from typing import Any
 from tui.core.model import (
     FLOATING,
     Counts,
-    Finding,
     ModuleNode,
     StorageRef,
     TensorInfo,
     ValueNode,
 )
-from tui.core.pickle_guard import brief
-from tui.core.unpickle import (
+from tui.core.read.guard import brief
+from tui.core.read.records import (
     DType,
     Flag,
     Marker,
     ParamRec,
-    ReadResult,
     StorageRec,
     TensorRec,
     is_standin,
+    is_tensor,
+    items_of,
+    module_state,
+    non_persistent,
     type_name,
 )
 
 MAX_VALUE_NODES = 20_000
 MAX_VALUE_DEPTH = 48
-
-
-# -- what is what ----------------------------------------------------------------
-def module_state(obj: Any) -> dict | None:
-    """The __dict__ of a pickled nn.Module stand-in, or None if obj isn't one."""
-    if not is_standin(obj):
-        return None
-    state = obj._mt_state
-    if isinstance(state, tuple) and state and isinstance(state[0], dict):
-        state = state[0]
-    if isinstance(state, dict) and "_modules" in state and "_parameters" in state:
-        return state
-    return None
-
-
-def is_tensor(obj: Any) -> bool:
-    return isinstance(obj, (TensorRec, ParamRec))
-
-
-def is_state_dict(obj: Any) -> bool:
-    return (
-        isinstance(obj, dict)
-        and len(obj) > 0
-        and all(isinstance(k, str) for k in obj)
-        and all(is_tensor(v) for v in obj.values())
-    )
-
-
-def items_of(d: Any) -> list[tuple[Any, Any]]:
-    if isinstance(d, dict):
-        return list(d.items())
-    if is_standin(d) and d._mt_items:  # a dict subclass we don't have
-        return [(k, v) for k, v in d._mt_items if k is not None]
-    return []
 
 
 # -- module trees ----------------------------------------------------------------
@@ -144,14 +112,12 @@ class TreeBuilder:
             stack.extend(reversed(kids))
         # named_buffers() comes after every parameter, in the same module order.
         for node, state in _preorder_pairs(root, pending_buffers):
-            non_persistent = state.get("_non_persistent_buffers_set") or ()
-            non_persistent = ({x for x in non_persistent if isinstance(x, str)}
-                              if isinstance(non_persistent, (set, frozenset, list, tuple)) else set())
+            skip = non_persistent(state)
             for bname, b in items_of(state.get("_buffers")):
                 if b is None or not is_tensor(b):
                     continue
                 node.buffers.append((str(bname), self.info(b, node.qualify(str(bname)), "buffer")))
-                if bname in non_persistent:
+                if bname in skip:
                     node.non_persistent.append(str(bname))
         return root
 
@@ -239,14 +205,7 @@ def add_tensor(c: Counts, t: TensorInfo, sign: int) -> None:
     c.numel += sign * n
     c.tensors += sign
     c.nbytes += sign * t.nbytes
-    if t.requires_grad is True:
-        c.trainable += sign * n
-        c.trainable_tensors += sign
-    elif t.requires_grad is False:
-        c.frozen += sign * n
-        c.frozen_tensors += sign
-    else:
-        c.unknown += sign * n
+    c.shift(t.requires_grad, sign * n, sign)
 
 
 # -- value trees -----------------------------------------------------------------
@@ -341,11 +300,3 @@ def value_tree(root: Any, key: str = "") -> ValueNode:
             kids.append((v, child, depth + 1))
         stack.extend(reversed(kids))
     return top
-
-
-# -- findings --------------------------------------------------------------------
-def findings(read: ReadResult) -> list[Finding]:
-    """What a plain torch.load would do with this file, per global it names (see danger.py)."""
-    from tui.core.danger import findings as _findings
-
-    return _findings(read)

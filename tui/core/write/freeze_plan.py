@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 
-from tui.core.build import rollup
 from tui.core.model import Finding, ModelFile
+from tui.core.read.build import rollup
 
 PLAN_KEY = "modeltree_freeze_plan"
 PLAN_VERSION = 1
@@ -57,7 +57,7 @@ def plan_bytes(mf: ModelFile, model_key: str = "") -> bytes:
 
 def write_plan(mf: ModelFile, weights_path: str, force: bool = False, model_key: str = "") -> str:
     """Write the plan beside `weights_path` atomically; returns the plan's path."""
-    from tui.core.atomic import write_small
+    from tui.core.write.atomic import write_small
 
     path = plan_path(weights_path)
     write_small(path, plan_bytes(mf, model_key), force=force)

@@ -19,7 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from tui.core.model import Finding
-from tui.core.pickle_guard import brief
+from tui.core.read.guard import brief
+from tui.core.read.records import ParamRec, TensorRec, module_state, qualname
 
 DANGEROUS_MODULES = {
     "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pty",
@@ -140,8 +141,6 @@ def findings(read: Any) -> list[Finding]:
 
 def _benign_getattr(call: Any) -> bool:
     """getattr(<a pickled nn.Module>, 'method'): how bound-method hooks pickle."""
-    from tui.core.build import module_state
-
     args = call._mt_args
     return (len(args) == 2 and module_state(args[0]) is not None and isinstance(args[1], str)
             and not args[1].startswith("__"))
@@ -149,7 +148,7 @@ def _benign_getattr(call: Any) -> bool:
 
 def describe_call(call: Any) -> str:
     """`qual(args…)` with constants shown, then any state and later calls of the result."""
-    text = f"{_qual(type(call))}({_render_args(call._mt_args, call._mt_kwargs)})"
+    text = f"{qualname(type(call))}({_render_args(call._mt_args, call._mt_kwargs)})"
     if call._mt_state is not None:
         text += f" with state {render(call._mt_state)}"
     for args in call.__dict__.get("_mt_called", ()):
@@ -165,13 +164,13 @@ def _render_args(args: tuple, kwargs: dict) -> str:
 def render(obj: Any, depth: int = 3) -> str:
     """Constants as Python literals, stand-ins by qualified name, calls as calls; bounded."""
     if isinstance(obj, type) and getattr(obj, "_mt_name", ""):
-        return _qual(obj)
+        return qualname(obj)
     if hasattr(type(obj), "_mt_name") and "_mt_args" in getattr(obj, "__dict__", {}):
         if depth <= 0:
-            return f"{_qual(type(obj))}(…)"
-        return f"{_qual(type(obj))}({', '.join(render(a, depth - 1) for a in obj._mt_args[:6])})"
-    data = getattr(obj, "data", obj) if type(obj).__name__ == "ParamRec" else obj
-    if type(data).__name__ == "TensorRec":
+            return f"{qualname(type(obj))}(…)"
+        return f"{qualname(type(obj))}({', '.join(render(a, depth - 1) for a in obj._mt_args[:6])})"
+    data = obj.data if isinstance(obj, ParamRec) else obj
+    if isinstance(data, TensorRec):
         return f"<tensor {data.dtype}{list(data.shape)}>"
     if isinstance(obj, (tuple, list)) and depth > 0:
         inner = ", ".join(render(v, depth - 1) for v in obj[:6]) + (", …" if len(obj) > 6 else "")
@@ -185,14 +184,8 @@ def render(obj: Any, depth: int = 3) -> str:
     return brief(obj, depth=1, width=200)
 
 
-def _qual(cls: type) -> str:
-    return f"{cls._mt_module}.{cls._mt_name}"
-
-
 def _locate(root: Any) -> dict[int, str]:
     """id → a short key path (breadth-first, bounded) for every stand-in in the graph."""
-    from tui.core.build import module_state
-
     where: dict[int, str] = {}
     seen: set[int] = set()
     queue: deque[tuple[Any, str]] = deque([(root, "")])

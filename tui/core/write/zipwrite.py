@@ -17,7 +17,8 @@ import zlib
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
-from tui.core.stream import Blob, Progress, Sources, _write_all
+from tui.core.write.atomic import write_all
+from tui.core.write.stream import Blob, Progress, Sources
 
 ALIGN = 64
 _U32 = 0xFFFFFFFF
@@ -101,14 +102,14 @@ class ZipWriter:
         raw = name.encode("utf-8")
         header = self._local_header(raw, crc, size)
         start = self.pos
-        _write_all(self.fd, header)
+        write_all(self.fd, header)
         self.pos += len(header)
         self.records.append((raw, crc, size, start))
         return start
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self._begin(name, zlib.crc32(data), len(data))
-        _write_all(self.fd, data)
+        write_all(self.fd, data)
         self.pos += len(data)
         self.progress.add(len(data))
 
@@ -145,7 +146,7 @@ class ZipWriter:
         tail += struct.pack("<IIQI", 0x07064B50, 0, eocd64_at, 1)
         tail += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(n, 0xFFFF), min(n, 0xFFFF),
                             min(cd_size, _U32), min(cd_start, _U32), 0)
-        _write_all(self.fd, cd + tail)
+        write_all(self.fd, cd + tail)
         self.pos += len(cd) + len(tail)
 
 

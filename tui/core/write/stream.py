@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.write.atomic import write_all
 
 CHUNK = 16 << 20
 ProgressFn = Callable[[int, int], None]
@@ -92,7 +93,7 @@ class Sources:
             view = blob.data[start:start + n]
             crc = zlib.crc32(view) if want_crc else None
             for i in range(0, len(view), CHUNK):
-                _write_all(dst, view[i:i + CHUNK])
+                write_all(dst, view[i:i + CHUNK])
                 progress.add(min(CHUNK, len(view) - i))
             return crc
         src = self.fd(blob.path)
@@ -105,7 +106,7 @@ class Sources:
             got = _pread(src, buf[:min(CHUNK, end - off)], off, blob.path)
             if want_crc:
                 crc = zlib.crc32(buf[:got], crc)
-            _write_all(dst, buf[:got])
+            write_all(dst, buf[:got])
             _write_behind(dst, got)
             off += got
             progress.add(got)
@@ -146,12 +147,6 @@ def _pread(fd: int, view: memoryview, off: int, path: str) -> int:
     if got <= 0:
         raise ModelFileError(path, "the source file is shorter than its tensors need (truncated?)")
     return got
-
-
-def _write_all(fd: int, view: memoryview | bytes) -> None:
-    view = memoryview(view)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 _NO_CFR = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}

@@ -25,14 +25,14 @@ import struct
 import zipfile
 import zlib
 
-from tui.core.atomic import AtomicFile
-from tui.core.build import module_state
-from tui.core.containers import TorchSource
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
-from tui.core.stream import Blob, Progress, Sources, _write_all
-from tui.core.unpickle import load_pickle
-from tui.core.zipwrite import archive_name, central_offsets, listing, torch_zip
+from tui.core.read.containers import TorchSource
+from tui.core.read.records import module_state
+from tui.core.read.unpickle import load_pickle
+from tui.core.write.atomic import AtomicFile, write_all
+from tui.core.write.stream import Blob, Progress, Sources
+from tui.core.write.zipwrite import archive_name, central_offsets, listing, torch_zip
 
 NEWTRUE, NEWFALSE = 0x88, 0x89
 
@@ -156,7 +156,7 @@ def _verify_zip(af: AtomicFile, name: str, expect: bytes) -> None:
 # -- the model part of a checkpoint ---------------------------------------------------
 def model_part(mf: ModelFile, patches: list[tuple[int, int]]) -> tuple[bytes, list[str]]:
     """The pickle of the model part alone, and the storage keys it uses."""
-    from tui.core.pickle_slice import SliceError, cut
+    from tui.core.write.pickle_slice import SliceError, cut
 
     try:
         sub = cut(patched_pickle(mf, patches), mf.model_key or "")
@@ -201,7 +201,7 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
     wanted = set(keys)
     order = [k for k in offsets if k in wanted]
     tail = pickle.dumps(order, protocol=2)
-    _write_all(af.fd, head + sub + tail)
+    write_all(af.fd, head + sub + tail)
     size = len(head) + len(sub) + len(tail)
     progress.add(size)
     recs = src.read.storages

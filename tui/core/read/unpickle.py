@@ -14,14 +14,11 @@ import _compat_pickle
 import collections
 import io
 import pickle
-import sys
 from typing import Any
 
-from tui.core.danger import DANGEROUS_MODULES, DANGEROUS_NAMES, classify_global  # noqa: F401
 from tui.core.model import DTYPE_SIZES
-from tui.core.pickle_guard import brief, check_hashable, check_pickle, check_size
-from tui.core.records import (  # noqa: F401 - re-exported for the rest of the core
-    MAX_COUNT,
+from tui.core.read.guard import brief, check_hashable, check_pickle, check_size
+from tui.core.read.records import (
     STORAGE_DTYPES,
     TORCH_DTYPE_ALIASES,
     DType,
@@ -36,10 +33,8 @@ from tui.core.records import (  # noqa: F401 - re-exported for the rest of the c
     TensorRec,
     count_arg,
     int_tuple,
-    is_standin,
     qualname,
     shape_arg,
-    type_name,
 )
 
 
@@ -80,7 +75,7 @@ class _Restricted:
         if cls is None:
             cls = type(name if name.isidentifier() else "StandIn", (StandIn,), {
                 "_mt_module": module, "_mt_name": name, "_mt_reducer": self,
-                "__module__": "tui.core.unpickle.standins",
+                "__module__": "tui.core.read.unpickle.standins",
             })
             self._standins[key] = cls
         return cls
@@ -160,7 +155,7 @@ class _Restricted:
 
         def from_type(func, new_type, args, state):
             obj = func(*args)
-            if isinstance(obj, TensorRec) and is_standin(new_type) is False and isinstance(new_type, type):
+            if isinstance(obj, TensorRec) and isinstance(new_type, type):
                 obj.subclass = qualname(new_type)
             return obj
 
@@ -298,9 +293,4 @@ def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
     check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
     u = TracingUnpickler(data) if tracing else Unpickler(data)
-    old = sys.getrecursionlimit()
-    try:
-        root = u.load()
-    finally:
-        sys.setrecursionlimit(old)
-    return u.result(root)
+    return u.result(u.load())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.core.build import TreeBuilder
 from tui.core.errors import ModelFileError
 from tui.core.model import ModuleNode, StorageRef, TensorInfo
+from tui.core.read.build import TreeBuilder
 
 
 def load_script(path: str) -> Any:

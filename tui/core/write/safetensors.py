@@ -3,8 +3,8 @@
 The safetensors library serializes from tensors held in memory (its serialize_file
 takes raw pointers to every tensor at once), which would cost the whole file in RAM.
 So the file is laid out here exactly as the library lays it out — 8-byte header
-length, JSON header padded with spaces to 8 bytes, tensors sorted by dtype size
-(largest first) then name so every tensor is aligned, data contiguous with no gaps —
+length, JSON header padded with spaces to 8 bytes, tensors sorted by dtype (the
+library's dtype order, last first) then name, data contiguous with no gaps —
 and the bytes are copied from the source one tensor at a time. Before the rename the
 result is opened with the library (`safe_open`), which validates header and offsets.
 
@@ -21,16 +21,20 @@ import json
 import struct
 
 from tui.core.errors import ModelFileError
-from tui.core.stream import Progress, Sources, _write_all
-from tui.core.tensors_out import OutTensor
+from tui.core.write.atomic import write_all
+from tui.core.write.stream import Progress, Sources
+from tui.core.write.tensors_out import OutTensor
 
-# dtypes the safetensors library (0.4 … 0.8) reads, by its names.
+# dtypes the safetensors library (0.4 … 0.8) reads, by its names, in the order of its
+# Dtype enum (the library writes tensors sorted by that order, descending, then name).
 ST_NAMES = {
     "bool": "BOOL", "uint8": "U8", "int8": "I8", "float8_e5m2": "F8_E5M2",
     "float8_e4m3fn": "F8_E4M3", "float8_e8m0fnu": "F8_E8M0", "int16": "I16", "uint16": "U16",
     "float16": "F16", "bfloat16": "BF16", "int32": "I32", "uint32": "U32", "float32": "F32",
     "complex64": "C64", "float64": "F64", "int64": "I64", "uint64": "U64",
 }
+
+_ORDER = {d: i for i, d in enumerate(ST_NAMES)}
 
 
 def plan(path: str, tensors: list[OutTensor]) -> tuple[list[OutTensor], dict[str, str]]:
@@ -45,7 +49,7 @@ def plan(path: str, tensors: list[OutTensor]) -> tuple[list[OutTensor], dict[str
         first = kept.setdefault(view, t)
         if first is not t:
             aliases[t.name] = first.name
-    out = sorted(kept.values(), key=lambda t: (-t.itemsize, t.name))
+    out = sorted(kept.values(), key=lambda t: (-_ORDER[t.dtype], t.name))
     return out, aliases
 
 
@@ -68,7 +72,7 @@ def total_bytes(tensors: list[OutTensor]) -> int:
 def write(fd: int, tensors: list[OutTensor], metadata: dict[str, str], sources: Sources,
           progress: Progress) -> int:
     head = header(tensors, metadata)
-    _write_all(fd, head)
+    write_all(fd, head)
     size = len(head)
     for t in tensors:
         if t.contiguous:
@@ -76,7 +80,7 @@ def write(fd: int, tensors: list[OutTensor], metadata: dict[str, str], sources: 
             sources.copy(t.storage.blob, fd, progress, start=start, length=t.nbytes)
         else:
             data = _gather(t, sources)
-            _write_all(fd, data)
+            write_all(fd, data)
             progress.add(len(data))
         size += t.nbytes
     return size

@@ -17,7 +17,6 @@ ST_DTYPES = {
     "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
     "C64": "complex64", "C128": "complex128", "F4": "float4_e2m1fn_x2",
 }
-DTYPE_TO_ST = {v: k for k, v in ST_DTYPES.items()}
 
 
 @dataclass(frozen=True)

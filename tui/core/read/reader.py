@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core import build
-from tui.core.build import TreeBuilder, is_state_dict, module_state, rollup, value_tree
-from tui.core.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
 from tui.core.errors import ModelFileError
-from tui.core.freeze_plan import apply_plan_beside
-from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode
-from tui.core.safetensors_read import (
+from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
+from tui.core.read import scan
+from tui.core.read.build import TreeBuilder, rollup, value_tree
+from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
+from tui.core.read.safetensors import (
     STEntry,
     find_index,
     is_safetensors,
     read_header,
     read_index,
 )
-from tui.core.unpickle import ParamRec, TensorRec
+from tui.core.write.freeze_plan import apply_plan_beside
 
 # Checkpoint keys that usually hold "the" model, best first.
 PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
@@ -52,6 +53,7 @@ class SourceInfo:
     model_obj: Any = None  # the module / state-dict object the tree was built from
     script: Any = None  # TorchScript module (loaded with torch.jit.load)
     metadata: dict = field(default_factory=dict)
+    stale: bool = False  # a save replaced the file: storage offsets no longer hold
 
 
 def open_model(path: str, key: str | None = None) -> ModelFile:
@@ -116,7 +118,7 @@ def _open_zip(path: str, key: str | None) -> ModelFile:
 # -- torch.save pickles ---------------------------------------------------------------
 def _from_torch(path: str, src: TorchSource, key: str | None) -> ModelFile:
     root_obj = src.read.root
-    warnings = build.findings(src.read)
+    warnings = scan.findings(src.read)
     candidates = find_models(root_obj)
     fmt, chosen = _classify(root_obj, candidates)
     if key is not None:
@@ -213,7 +215,7 @@ def _ordered(b: TreeBuilder) -> list:
 
 # -- TorchScript -------------------------------------------------------------------
 def _open_torchscript(path: str) -> ModelFile:
-    from tui.core.torchscript import load_script, script_tree
+    from tui.core.read.torchscript import load_script, script_tree
 
     module = load_script(path)
     root, b = script_tree(path, module)
@@ -226,24 +228,12 @@ def _open_torchscript(path: str) -> ModelFile:
 
 
 # -- safetensors -----------------------------------------------------------------
-class _STTensor(TensorRec):
-    pass
-
-
 def _st_recs(entries: list[STEntry]) -> list[tuple[str, TensorRec]]:
-    from tui.core.unpickle import StorageRec
-
     recs = []
     for i, e in enumerate(entries):
-        numel = 1
-        for s in e.shape:
-            numel *= s
-        stride, acc = [], 1
-        for s in reversed(e.shape):
-            stride.append(acc)
-            acc *= s
-        storage = StorageRec(e.name, e.dtype, "cpu", numel)
-        recs.append((e.name, TensorRec(storage, 0, e.shape, tuple(reversed(stride)), False, e.dtype, index=i)))
+        storage = StorageRec(e.name, e.dtype, "cpu", math.prod(e.shape))
+        recs.append((e.name, TensorRec(storage, 0, e.shape, contiguous_stride(e.shape), False,
+                                       e.dtype, index=i)))
     return recs
 
 
@@ -306,7 +296,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
             head = f.read(4)
         src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
         sources.append(src)
-        warnings.extend(build.findings(src.read))
+        warnings.extend(scan.findings(src.read))
         if not is_state_dict(src.read.root):
             raise ModelFileError(s, "shard is not a state_dict")
         for k, v in src.read.root.items():
@@ -321,6 +311,3 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     mf.source = SourceInfo("sharded-torch", shards=sources, model_obj=merged)
     return mf
 
-
-def tensor_recs(obj: Any) -> bool:
-    return isinstance(obj, (TensorRec, ParamRec))

@@ -1,0 +1,11 @@
+"""Writing a `ModelFile` back to disk, exactly and atomically.
+
+`save.save(mf, out, fmt)` is the entry point. Each writer (`full`, `state_dict`,
+`safetensors`) streams tensor bytes from the source (`stream`) through `tensors_out`
+into a temp file beside the target (`atomic`); `zipwrite` lays out torch zips,
+`pickle_slice` cuts a module out of a checkpoint's pickle, `freeze_plan` keeps
+requires_grad beside weights-only files.
+
+May import: `tui.core.read` (records, containers), `model`, `errors`, `formats`, `human`;
+torch only inside functions that write TorchScript.
+"""
