@@ -95,8 +95,8 @@ async def test_app_shows_billion_laughs_values_bounded(base_dir):
     path = CASES["laughs_list"][0](folder)
     app = ModelTreeApp(str(path))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf is not None and app.mf.root is None  # values only
+        screen = await loaded(pilot)
+        assert screen.mf is not None and screen.mf.root is None  # values only
         await pilot.press("e")  # expand all: bounded by the value tree's node budget
         await pilot.pause()
         await pilot.press("q")
@@ -108,8 +108,8 @@ async def test_app_opens_400_level_nesting(deep_files):
 
     app = ModelTreeApp(str(deep_files["deep"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf is not None and len(app.mf.modules) == 401
+        screen = await loaded(pilot)
+        assert screen.mf is not None and len(screen.mf.modules) == 401
         await pilot.press("e", "end")  # expand everything, go to the deepest module
         await pilot.pause()
         await pilot.press("q")

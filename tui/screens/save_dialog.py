@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
@@ -23,11 +22,22 @@ from tui.core import formats
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.dialog import Dialog
 from tui.widgets.toggles import Radio, Tick
 
 
-class SaveDialog(ModalScreen[Any]):
+class SaveDialog(Dialog[Any]):
     """Dismisses with the writer's SaveResult, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    SaveDialog Input { margin-bottom: 1; }
+    SaveDialog RadioSet { width: 100%; layout: horizontal; }
+    SaveDialog Radio { margin-right: 3; }
+    SaveDialog #describe { color: $text-muted; padding: 1 0; }
+    SaveDialog #progress { padding-top: 1; }
+    SaveDialog #error { color: $text-error; text-style: bold; padding-top: 1; }
+    SaveDialog .buttons { margin-top: 1; }
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -55,7 +65,7 @@ class SaveDialog(ModalScreen[Any]):
 
         # A full model needs the pickled module objects; a state_dict has none.
         full_ok = self.natural == "full"
-        with Vertical(classes="dialog save"):
+        with Vertical(classes="dialog"):
             yield Static("Save model", classes="title")
             yield Label("File (enter saves, escape cancels)")
             yield Input(value=self.auto_path, id="path", compact=True)

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
 EXPAND_LIMIT = 2000  # nodes `e` may add at once; beyond that the user expands by hand
@@ -65,6 +68,14 @@ class ModuleTree(Tree[ModuleNode | More]):
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
         "module-tree--unknown", "module-tree--empty",
     }
+    DEFAULT_CSS = pane_css("ModuleTree") + """
+    ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
+    ModuleTree > .module-tree--frozen { color: $text-primary; text-style: bold; }
+    ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
+    ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
+    ModuleTree > .module-tree--empty { color: $text-muted; }
+    """
+    editable = var(False, bindings=True)  # set by the screen once a model is shown
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -73,16 +84,21 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
 
-    # The screen owns the edits. Its "toggle" is run from here rather than bound as
-    # "screen.toggle", which names whatever screen is on top (a dialog, for the footer
-    # drawn behind it); awaited, so a key typed next sees the change.
+    class Toggle(Message):
+        """Space on a module: freeze or unfreeze its subtree (the screen makes the edit)."""
+
+        def __init__(self, node: ModuleNode) -> None:
+            super().__init__()
+            self.node = node  # the module under the cursor when the key came, not later
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle":
-            return self.screen.check_action(action, parameters)
+            return True if self.editable else None  # greyed out until a model is shown
         return True
 
-    async def action_toggle(self) -> None:  # type: ignore[override]
-        await self.screen.run_action("toggle")
+    def action_toggle(self) -> None:  # type: ignore[override]
+        if self.editable and (node := self.module) is not None:
+            self.post_message(self.Toggle(node))
 
     # -- building ------------------------------------------------------------
     def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from tui.core import human
 from tui.core.model import ModuleNode, TensorInfo
+from tui.widgets.pane import pane_css
 
 MAX_ROWS = 300  # a root of a huge model lists its first rows; children list the rest
 MORE = "more"
@@ -53,6 +56,20 @@ class ParamTable(DataTable):
         "param-table--trainable", "param-table--frozen", "param-table--unknown",
         "param-table--buffer",
     }
+    DEFAULT_CSS = pane_css("ParamTable") + """
+    ParamTable > .param-table--trainable { color: $text-success; }
+    ParamTable > .param-table--frozen { color: $text-primary; }
+    ParamTable > .param-table--unknown { color: $text-accent; }
+    ParamTable > .param-table--buffer { color: $text-muted; }
+    """
+    editable = var(False, bindings=True)  # set by the screen once a model is shown
+
+    class Toggle(Message):
+        """Space on a row: flip that tensor's requires_grad (the screen makes the edit)."""
+
+        def __init__(self, tensor: TensorInfo) -> None:
+            super().__init__()
+            self.tensor = tensor
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -63,12 +80,13 @@ class ParamTable(DataTable):
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":  # the screen's action (see ModuleTree.action_toggle)
-            return self.screen.check_action(action, parameters)
+        if action == "toggle":
+            return True if self.editable else None
         return True
 
-    async def action_toggle(self) -> None:  # type: ignore[override]
-        await self.screen.run_action("toggle")
+    def action_toggle(self) -> None:  # type: ignore[override]
+        if self.editable and (t := self.tensor) is not None:
+            self.post_message(self.Toggle(t))
 
     def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.
