@@ -17,7 +17,6 @@ from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main_screen import MainScreen
 from tui.screens.quit import QuitScreen
 from tui.widgets.module_tree import ModuleTree
-from tui.widgets.param_table import ParamTable
 
 
 class ModelTreeApp(App[None]):
@@ -58,8 +57,7 @@ class ModelTreeApp(App[None]):
     def keys_for(self, action: str) -> str:
         """The keys bound to an action now (after any keymap), for display."""
         shown = []
-        for b in (*App.BINDINGS, *self.BINDINGS, *MainScreen.BINDINGS, *ModuleTree.BINDINGS,
-                  *ParamTable.BINDINGS):
+        for b in (*App.BINDINGS, *self.BINDINGS, *MainScreen.BINDINGS, *ModuleTree.BINDINGS):
             if isinstance(b, Binding) and b.action == action:
                 for key in self.user_keymap.get(b.id or "", b.key).split(","):
                     shown.append(self.get_key_display(replace(b, key=key.strip())))

@@ -1,9 +1,9 @@
 """The model-browsing screen: reads the file, then module tree, side pane, freeze keys, save.
 
 Every edit is a `tui.core.edit.Editor` call, every write a `tui.core.write.save` call, the same
-ones the headless CLI makes. Widgets say what the user asked for with messages (a module or
-tensor to toggle, the filter text); this screen edits and tells the widgets what to show.
-View state is in reactives: `showing_values`, `filtering`, `dirty`, `can_undo`, `can_redo`.
+ones the headless CLI makes, from this screen's key bindings (so every key is done before the
+next one is taken); widgets post messages up (the filter field) and are told what to show.
+View state is in vars with watchers and CSS classes: `showing_values`, `filtering`, `dirty`, ….
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tui.commands import ModelCommands
 from tui.core import human
 from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError
-from tui.core.model import ModelFile, ModuleNode, TensorInfo, ValueNode
+from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.error import ErrorScreen
 from tui.screens.save_dialog import SaveDialog
 from tui.widgets.filter_bar import FilterBar
@@ -49,6 +49,10 @@ class MainScreen(Screen[None]):
     COMMANDS = {ModelCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # see app.tcss
     BINDINGS = [
+        # Space: a table row's tensor while the table has focus, else the module's subtree.
+        # Bound here, not in the widgets: an edit is done before the app takes the next key.
+        Binding("space", "toggle_tensor", "Freeze/unfreeze tensor", id="toggle_tensor"),
+        Binding("space", "toggle", "Freeze/unfreeze", id="toggle"),
         Binding("f", "freeze", "Freeze", id="freeze", show=False),
         Binding("u", "unfreeze", "Unfreeze", id="unfreeze", show=False),
         Binding("F", "freeze_others", "Freeze others", id="freeze_others"),
@@ -157,7 +161,6 @@ class MainScreen(Screen[None]):
                                else "content: no model in this file")
         if mf.root is not None:
             self.mtree.show_model(mf.root)
-            self.mtree.editable = self.table.editable = True
             self._show_node(mf.root)
         self.showing_values = mf.root is None
         self.watch_dirty(False)
@@ -205,6 +208,8 @@ class MainScreen(Screen[None]):
         if action == "filter" and (self.app.screen is not self
                                    or isinstance(self.focused, Input)):
             return False  # "/" is text in the filter field, or in a dialog's path field
+        if action == "toggle_tensor":  # hidden unless the table has focus: then space is this
+            return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
         if action == "undo":
@@ -229,26 +234,21 @@ class MainScreen(Screen[None]):
         self.dirty = self.editor.dirty
         self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
 
-    @on(ModuleTree.Toggle)
-    def _toggle_subtree(self, event: ModuleTree.Toggle) -> None:
-        if self.editor is not None:
-            self._edited(self.editor.toggle_subtree(event.node),
-                         f"{event.node.name or '(root)'} has no parameters")
+    def action_toggle(self) -> None:
+        """The module's subtree; from the command palette, the pane that last had focus says."""
+        if self._pane == "table":
+            self.action_toggle_tensor()
+        elif (node := self.mtree.module) is not None and self.editor is not None:
+            self._edited(self.editor.toggle_subtree(node),
+                         f"{node.name or '(root)'} has no parameters")
 
-    @on(ParamTable.Toggle)
-    def _toggle_tensor(self, event: ParamTable.Toggle) -> None:
-        t: TensorInfo = event.tensor
-        if self.editor is None:
+    def action_toggle_tensor(self) -> None:
+        if (t := self.table.tensor) is None or self.editor is None:
             return
         if t.kind == "buffer":
             self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
             return
         self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad")
-
-    def action_toggle(self) -> None:
-        """From the command palette: the pane that last had focus says what."""
-        widget = self.table if self._pane == "table" else self.mtree
-        widget.action_toggle()
 
     def action_freeze(self) -> None:
         if (node := self.mtree.module) and self.editor:

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.message import Message
-from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -60,7 +58,6 @@ class ModuleTree(Tree[ModuleNode | More]):
     """Tree of ModuleNodes; only what the user opens is ever added."""
 
     BINDINGS = [
-        Binding("space", "toggle", "Freeze/unfreeze", id="toggle"),
         Binding("right", "expand_or_down", "Expand", show=False),
         Binding("left", "collapse_or_up", "Collapse", show=False),
     ]
@@ -75,7 +72,6 @@ class ModuleTree(Tree[ModuleNode | More]):
     ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
     ModuleTree > .module-tree--empty { color: $text-muted; }
     """
-    editable = var(False, bindings=True)  # set by the screen once a model is shown
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -84,21 +80,9 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
 
-    class Toggle(Message):
-        """Space on a module: freeze or unfreeze its subtree (the screen makes the edit)."""
-
-        def __init__(self, node: ModuleNode) -> None:
-            super().__init__()
-            self.node = node  # the module under the cursor when the key came, not later
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":
-            return True if self.editable else None  # greyed out until a model is shown
-        return True
-
-    def action_toggle(self) -> None:  # type: ignore[override]
-        if self.editable and (node := self.module) is not None:
-            self.post_message(self.Toggle(node))
+        # Space freezes (the screen's binding); enter, click and the arrows open modules.
+        return action != "toggle_node"
 
     # -- building ------------------------------------------------------------
     def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:

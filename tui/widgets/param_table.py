@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.message import Message
-from textual.reactive import var
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -51,7 +48,6 @@ def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
 class ParamTable(DataTable):
     """One row per unique tensor; row keys are tensor uids."""
 
-    BINDINGS = [Binding("space", "toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
     COMPONENT_CLASSES = {
         "param-table--trainable", "param-table--frozen", "param-table--unknown",
         "param-table--buffer",
@@ -62,14 +58,6 @@ class ParamTable(DataTable):
     ParamTable > .param-table--unknown { color: $text-accent; }
     ParamTable > .param-table--buffer { color: $text-muted; }
     """
-    editable = var(False, bindings=True)  # set by the screen once a model is shown
-
-    class Toggle(Message):
-        """Space on a row: flip that tensor's requires_grad (the screen makes the edit)."""
-
-        def __init__(self, tensor: TensorInfo) -> None:
-            super().__init__()
-            self.tensor = tensor
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -78,15 +66,6 @@ class ParamTable(DataTable):
         self._styles: dict[str, str] = {}
         self._compact = False
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":
-            return True if self.editable else None
-        return True
-
-    def action_toggle(self) -> None:  # type: ignore[override]
-        if self.editable and (t := self.tensor) is not None:
-            self.post_message(self.Toggle(t))
 
     def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.
