@@ -15,6 +15,7 @@ from torch_models import (
 )
 
 from tui.app import ModelTreeApp
+from tui.core.formats import SAVE_FORMATS
 from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main_screen import MainScreen
@@ -237,6 +238,9 @@ async def test_help_lists_every_key_and_the_formats(files):
         keys = {k for keys, _ in app.screen.keys for k in keys.split()}
         for key in ("space", "f", "u", "F", "^z", "^y", "s", "/", "e", "c", "?", "q", "tab"):
             assert key in keys, key
+        # every save format, in the registry's order, with what it keeps and loses
+        shown = [str(s.render()) for s in app.screen.query(".format")]
+        assert shown and shown == [f"{f.label}  {f.describe}" for f in SAVE_FORMATS]
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
