@@ -162,9 +162,9 @@ class MainScreen(Screen[None]):
         if mf.root is not None:
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
-        self.showing_values = mf.root is None
-        self.watch_dirty(False)
-        self.refresh_bindings()
+        self.showing_values = mf.root is None  # (a plain value: nothing else to show)
+        self.query_one(InfoBar).show(self.path, mf)
+        self.refresh_bindings()  # the model's keys apply now
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # let a process that runs several apps (tests) collect them
