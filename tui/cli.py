@@ -11,6 +11,7 @@ from typing import TextIO
 from tui import __version__
 from tui.core.errors import ModelFileError
 from tui.core.formats import FORMAT_IDS
+from tui.core.human import plural
 
 
 class _Ordered(argparse.Action):
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     headless = args.print_ or args.json or args.save or args.scan
     if not headless:
+        from tui.core.read.probe import probe
+
+        try:  # a path that can't be a model: one line here, not a full-screen error box
+            probe(args.file)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 1
         from tui.app import run_app
 
         return run_app(args.file, key=args.key)
@@ -124,7 +132,7 @@ def _scan(mf) -> int:
         print(w.line())
     if danger:
         print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
-              f"{len(danger)} thing(s) named in the file")
+              f"{plural(len(danger), 'thing')} named in the file")
         return 3
     print(f"{mf.path}: clean: nothing in the file would run code")
     return 0
