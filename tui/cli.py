@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.add_argument("--cpu", action="store_true",
+                   help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.set_defaults(ops=[])
     return p
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force) and not args.save and not args.json and not args.print_:
+    if (args.ops or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     headless = args.print_ or args.json or args.save or args.scan
     if not headless:
@@ -105,7 +107,7 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
-                      force=args.force, whole_checkpoint=args.whole_checkpoint)
+                      force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
