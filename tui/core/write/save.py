@@ -18,8 +18,8 @@ from typing import Any
 
 from tui import __version__
 from tui.core import formats
-from tui.core.errors import ModelFileError
 from tui.core.composition import devices
+from tui.core.errors import ModelFileError
 from tui.core.human import count, plural, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
