@@ -249,7 +249,7 @@ def describe(obj: Any) -> tuple[str, str]:
         text = obj if len(obj) <= 80 else obj[:77] + "…"
         return "str", repr(text)
     if isinstance(obj, (bytes, bytearray)):
-        return type(obj).__name__, f"{len(obj)} bytes"
+        return type(obj).__name__, plural(len(obj), "byte")
     if isinstance(obj, DType):
         return "dtype", obj.name
     if isinstance(obj, Marker):
