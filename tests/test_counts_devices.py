@@ -192,3 +192,17 @@ def test_unsaved_counts_from_the_last_save():
     assert ed.unsaved() == [] and not ed.dirty
     ed.undo()  # back past the save: differs from what was saved
     assert {n for n, was, now in ed.unsaved()} == {"fc.weight", "fc.bias"} and ed.dirty
+
+
+def test_largest_tensors_and_elision():
+    from tui.core.composition import largest_tensors
+
+    mf = open_model(str(SAMPLES / "entire_model.pth"))
+    top = largest_tensors(mf, 3)
+    assert [t.name for t in top] == ["layer2.0.weight", "layer1.0.weight", "fc.weight"]
+    assert len(largest_tensors(mf, 1000)) == len(mf.tensors)
+    name = "encoder.layers.11.attention.self.query.weight"
+    for w in (1, 5, 12, 30):
+        cut = human.elide_middle(name, w)
+        assert len(cut) == w and (w == 1 or cut.endswith("weight"[: max(0, w - 5)][-1:]))
+    assert human.elide_middle(name, 30).endswith("query.weight") and human.elide_middle("ab", 5) == "ab"

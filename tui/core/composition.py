@@ -94,3 +94,11 @@ def makeup(node: ModuleNode, root: ModuleNode) -> Makeup:
     total = root.counts.numel
     return Makeup(node.counts.numel / total if total else 0.0,
                   shares(tensors, "dtype"), shares(tensors, "device"))
+
+
+def largest_tensors(mf: ModelFile, limit: int = 100, buffers: bool = True) -> list[TensorInfo]:
+    """The model's biggest tensors by element count (name as tie-break), O(tensors log limit)."""
+    import heapq
+
+    pool = mf.tensors if buffers else mf.parameters()
+    return heapq.nsmallest(limit, pool, key=lambda t: (-t.numel, t.name))

@@ -74,3 +74,17 @@ def breakdown(shares: list[tuple[str, float]]) -> str:
 def module_line(key: str, short_type: str, extra_repr: str) -> str:
     """A module as print(model) shows it: "(fc): Linear(in_features=…, bias=True)"."""
     return f"({key}): {short_type}({extra_repr})" if key else f"{short_type}({extra_repr})"
+
+
+def elide_middle(text: str, width: int) -> str:
+    """"encoder.layers.11.attention.self.query.weight" → "encoder.lay…query.weight" (keeps the
+    end, where the tensor's own name is)."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    tail = (width - 1) * 3 // 5
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]
