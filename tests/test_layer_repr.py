@@ -12,6 +12,7 @@ from torch import nn
 from torch_builders_layers import Custom, every_layer
 
 from tui.cli import main
+from tui.core import human
 from tui.core.read.layer_repr import extra_repr
 from tui.core.read.pyrepr import py_repr, to_json
 from tui.core.read.reader import open_model
@@ -52,6 +53,8 @@ def test_extra_repr_equals_torch_for_every_module(model, files, kind):
     assert mf.modules["emb"].extra_repr == ("10, 4, padding_idx=0, max_norm=1.5, norm_type=3.0, "
                                             "scale_grad_by_freq=True, sparse=True")
     assert mf.modules["gelu"].extra_repr == "approximate='tanh'"
+    assert mf.modules["plist"].extra_repr.splitlines()[1] == \
+        "  (1): Parameter containing: [torch.float64 of size 4]"
     assert mf.modules["unflatten_size"].extra_repr == "dim=-1, unflattened_size=torch.Size([3, 4])"
     assert "bidirectional=True" in mf.modules["lstm"].extra_repr
 
@@ -63,7 +66,7 @@ def test_print_lines_carry_torchs_text(model, files, capsys):
     for name, m in model.named_modules():
         if not name:
             continue
-        want = f"({name.rsplit('.', 1)[-1]}): {type(m).__name__}({_expected(m)})"
+        want = human.module_line(name.rsplit(".", 1)[-1], type(m).__name__, _expected(m))
         assert any(want in ln for ln in lines), want
     assert any("(fc)" not in ln and "(linear): Linear(in_features=6, out_features=2, bias=True)" in ln
                for ln in lines)

@@ -121,6 +121,10 @@ def every_layer() -> nn.ModuleDict:
         "pad_circ": nn.CircularPad1d((1, 2)),
         "cos": nn.CosineSimilarity(dim=0),
         "seq": nn.Sequential(nn.Linear(2, 2), nn.Tanh()),
+        "plist": nn.ParameterList([nn.Parameter(torch.zeros(2, 3)),
+                                   nn.Parameter(torch.ones(4, dtype=torch.float64), requires_grad=False)]),
+        "pdict": nn.ParameterDict({"a": nn.Parameter(torch.zeros(2)),
+                                   "b": nn.Parameter(torch.zeros(1, 2, dtype=torch.float16))}),
         "custom": Custom(),
     }
     return nn.ModuleDict(layers)

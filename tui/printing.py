@@ -27,7 +27,7 @@ def node_label(node: ModuleNode) -> Text:
         if node.key:
             t.append(f"({node.key}): ", style="bold")
         t.append(node.short_type, style="blue")
-        t.append(f"({node.extra_repr})")
+        t.append(f"({human.one_line(node.extra_repr)})")
     t.append(f"  {human.count(node.counts.numel)}")
     t.append(f"  {st}", style=STYLES[st])
     return t

@@ -73,7 +73,15 @@ def breakdown(shares: list[tuple[str, float]]) -> str:
 
 def module_line(key: str, short_type: str, extra_repr: str) -> str:
     """A module as print(model) shows it: "(fc): Linear(in_features=…, bias=True)"."""
-    return f"({key}): {short_type}({extra_repr})" if key else f"{short_type}({extra_repr})"
+    inner = one_line(extra_repr)
+    return f"({key}): {short_type}({inner})" if key else f"{short_type}({inner})"
+
+
+def one_line(extra_repr: str) -> str:
+    """A multi-line extra_repr (ParameterList's) on one line: its lines joined by ", "."""
+    if "\n" not in extra_repr:
+        return extra_repr
+    return ", ".join(ln.strip() for ln in extra_repr.splitlines() if ln.strip())
 
 
 def elide_middle(text: str, width: int) -> str:

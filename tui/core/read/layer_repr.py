@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tui.core.read.pyrepr import MISSING, is_plain, py_repr, py_str, to_json
-from tui.core.read.records import Flag
+from tui.core.read.records import Flag, ParamRec, is_standin, is_tensor, type_name
 
 Handler = Callable[[Callable[[str], Any], Mapping], str]
 
@@ -221,6 +221,47 @@ _register("RNNCell LSTMCell GRUCell RNNCellBase", _rnn_cell)
 _register("Embedding", _embedding)
 _register("EmbeddingBag", _embedding_bag)
 _register("Upsample UpsamplingNearest2d UpsamplingBilinear2d", _upsample)
+
+_TYPENAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+              "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+              "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+
+
+def _param_line(k: str, p: Any, typename: bool) -> str:
+    """One `  (k): Parameter containing: [torch.float32 of size 2x3]` line of a parameter container."""
+    if not is_tensor(p):
+        if p is MISSING or p is None:
+            return f"  ({k}): Object of type: NoneType"
+        return f"  ({k}): Object of type: {type_name(p).rsplit('.', 1)[-1] if is_standin(p) else type(p).__name__}"
+    data = getattr(p, "data", p)
+    loc = data.storage.location if getattr(data, "storage", None) is not None else "cpu"
+    cuda = loc.split(":")[0] not in ("cpu", "meta", "mps", "xpu")
+    if typename:
+        base = _TYPENAMES.get(data.dtype, data.dtype)
+        kind = f"torch.{'cuda.' if cuda else ''}{base}Tensor"
+    else:
+        kind = f"torch.{data.dtype}"
+    size = "x".join(str(x) for x in data.shape)
+    what = "Parameter" if isinstance(p, ParamRec) else "Tensor"
+    return f"  ({k}): {what} containing: [{kind} of size {size}{f' ({loc})' if cuda else ''}]"
+
+
+def _parameter_list(get, d) -> str:
+    n = d.get("_size")
+    if not isinstance(n, int):
+        return ""
+    return "\n".join(_param_line(str(i), get(str(i)), False) for i in range(min(n, 10_000)))
+
+
+def _parameter_dict(get, d) -> str:
+    keys = d.get("_keys")
+    if not isinstance(keys, dict):
+        return ""
+    return "\n".join(_param_line(str(k), get(str(k)), True) for k in list(keys)[:10_000])
+
+
+_register("ParameterList", _parameter_list)
+_register("ParameterDict", _parameter_dict)
 
 # torch.nn classes whose extra_repr is nn.Module's: the empty string.
 _EMPTY = set(
