@@ -62,7 +62,7 @@ def _conv(get, d) -> str:
     s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
     for attr, neutral in (("padding", 0), ("dilation", 1), ("output_padding", 0)):
         v = get(attr)
-        if isinstance(v, (tuple, list, str)) and v != (neutral,) * len(v):
+        if isinstance(v, (tuple, list, str)) and (len(v) > 8 or v != (neutral,) * len(v)):
             s += f", {attr}={{{attr}}}"
     if get("groups") != 1:
         s += ", groups={groups}"
