@@ -116,33 +116,32 @@ def test_report_json_keys(files):
     assert {"name", "type", "extra_repr", "attributes"} <= set(doc["modules"][1])
 
 
-class _Scriptable(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False, padding_mode="reflect")
-        self.bn = nn.BatchNorm2d(4, eps=1e-3, momentum=0.2)
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-        self.gelu = nn.GELU("tanh")
-        self.drop = nn.Dropout(0.3)
-        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.emb = nn.Embedding(10, 4, padding_idx=0)
-        self.norm = nn.LayerNorm(4, eps=1e-6)
-        self.fc = nn.Linear(4, 2)
-        self.flat = nn.Flatten(1)
+# Layers torch.jit.script refuses on their own, and what TorchScript keeps differently:
+# torch.Size becomes a tuple; parameter containers lose their own bookkeeping (shown empty).
+UNSCRIPTABLE = {"amax2", "unpool", "mha"}
+SCRIPT_DIFFERS = {"unflatten_size", "plist", "pdict", "custom"}
 
-    def forward(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        y = self.pool(self.drop(self.gelu(self.act(self.bn(self.conv(x))))))
-        y = self.flat(y.mean(dim=(2, 3)))
-        return self.fc(self.norm(y + self.emb(idx)))
+
+class _Holder(nn.Module):
+    def __init__(self, layers: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_torchscript_modules_have_torchs_settings(tmp_path):
-    model = _Scriptable()
+def test_torchscript_modules_have_torchs_settings(model, tmp_path):
+    holder = _Holder({k: m for k, m in model.items() if k not in UNSCRIPTABLE})
     p = tmp_path / "scripted.pt"
-    torch.jit.save(torch.jit.script(model), str(p))
+    torch.jit.save(torch.jit.script(holder), str(p))
     mf = open_model(str(p))
-    wrong = {n: (mf.modules[n].extra_repr, m.extra_repr()) for n, m in model.named_modules()
-             if n and mf.modules[n].extra_repr != m.extra_repr()}
+    checked = [(n, m) for n, m in holder.named_modules()
+               if n and (n.split(".") + [""])[1] not in SCRIPT_DIFFERS]
+    assert len(checked) > 100
+    wrong = {n: (mf.modules[n].extra_repr, m.extra_repr()) for n, m in checked
+             if mf.modules[n].extra_repr != m.extra_repr()}
     assert wrong == {}
-    assert mf.modules["conv"].attributes["padding_mode"] == "reflect"
+    assert mf.modules["layers.conv1"].attributes["padding_mode"] == "reflect"
+    assert mf.modules["layers.unflatten_size"].extra_repr == "dim=-1, unflattened_size=(3, 4)"
