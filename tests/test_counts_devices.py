@@ -48,7 +48,7 @@ def test_integer_and_bool_tensors_are_inferred_buffers(tmp_path, capsys):
     assert all(b["inferred"] is True and b["kind"] == "buffer" for b in doc["buffers"])
     assert {q["name"]: q["kind"] for q in doc["parameters"]} == {"emb.weight": "unknown",
                                                                  "head.weight": "unknown"}
-    assert doc["totals"]["parameters"] == 12
+    assert doc["totals"]["parameters"] == 12 and doc["totals"]["inferred"] is True
     assert main([str(p), "--print"]) == 0
     out = capsys.readouterr().out
     assert "told from buffers by name and dtype" in out and "inferred" in out

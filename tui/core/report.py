@@ -60,6 +60,8 @@ def to_json(mf: ModelFile) -> dict[str, Any]:
             "parameters": c.numel, "trainable": c.trainable, "frozen": c.frozen,
             "unknown": c.unknown, "tensors": c.tensors, "parameter_bytes": c.nbytes,
             "buffers": c.buffer_numel, "buffer_bytes": c.buffer_nbytes, "file_size": mf.file_size,
+            # no architecture: parameters and buffers told apart by name and dtype only
+            "inferred": any(t.inferred for t in mf.tensors),
         },
         "warnings": [{"severity": w.severity, "callable": w.callable, "detail": w.detail,
                       "where": w.where} for w in mf.warnings],

@@ -90,10 +90,13 @@ def _settings(m: Any, node: ModuleNode, codes: dict[str, str]) -> None:
 
     qual = node.type or ""
     attrs, fields, params = class_fields(codes.get(code_path(qual), ""), qual.rsplit(".", 1)[-1])
-    for name in fields:
-        v = getattr(m, name, None)
-        if v is None or isinstance(v, (bool, int, float, str, tuple, list)):
-            attrs[name] = v
-    attrs["_parameters"] = {p: getattr(m, p, None) for p in params}
+    try:  # torch's own objects: attribute lookups may raise anything
+        for name in fields:
+            v = getattr(m, name, None)
+            if v is None or isinstance(v, (bool, int, float, str, tuple, list)):
+                attrs[name] = v
+        attrs["_parameters"] = {p: getattr(m, p, None) for p in params}
+    except Exception:  # noqa: BLE001
+        return
     node.extra_repr = extra_repr(clean_type(qual), attrs)
     node.attributes = attributes_json({k: v for k, v in attrs.items() if not k.startswith("_")})
