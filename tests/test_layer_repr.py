@@ -109,6 +109,9 @@ def test_unknown_values_fall_back_instead_of_failing():
     assert extra_repr("torch.nn.modules.activation.ReLU", {}) == ""
     assert extra_repr("torch.nn.modules.somewhere.NewLayer", {"k": 2}) == "k=2"
     assert extra_repr(None, "not a dict") == ""
+    scripted = "__torch__.torch.nn.modules.linear.___torch_mangle_3.Linear"
+    assert extra_repr(scripted, {"in_features": 2, "out_features": 3, "_parameters": {"bias": None}}) \
+        == "in_features=2, out_features=3, bias=False"
 
 
 def test_report_json_keys(files):

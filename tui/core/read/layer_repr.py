@@ -18,6 +18,7 @@ from typing import Any
 
 from tui.core.read.pyrepr import MISSING, is_plain, py_repr, py_str, to_json
 from tui.core.read.records import Flag, ParamRec, is_standin, is_tensor, type_name
+from tui.core.read.script_attrs import clean_type
 
 Handler = Callable[[Callable[[str], Any], Mapping], str]
 
@@ -310,6 +311,8 @@ def extra_repr(type_qualname: str | None, attrs: Mapping) -> str:
     if not isinstance(attrs, Mapping):
         return ""
     attrs = {k: bool(v) if isinstance(v, Flag) else v for k, v in attrs.items()}
+    if type_qualname and type_qualname.startswith("__torch__."):  # a TorchScript class name
+        type_qualname = clean_type(type_qualname)
     name = (type_qualname or "").rsplit(".", 1)[-1]
     if is_torch_nn(type_qualname):
         handler = _HANDLERS.get(name)

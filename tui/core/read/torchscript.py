@@ -86,7 +86,7 @@ def _code_files(path: str) -> dict[str, str]:
 def _settings(m: Any, node: ModuleNode, codes: dict[str, str]) -> None:
     """node.extra_repr/attributes from the class's constants and its plain attribute values."""
     from tui.core.read.layer_repr import attributes_json, extra_repr
-    from tui.core.read.script_attrs import class_fields, clean_type, code_path
+    from tui.core.read.script_attrs import class_fields, code_path
 
     qual = node.type or ""
     attrs, fields, params = class_fields(codes.get(code_path(qual), ""), qual.rsplit(".", 1)[-1])
@@ -98,5 +98,5 @@ def _settings(m: Any, node: ModuleNode, codes: dict[str, str]) -> None:
         attrs["_parameters"] = {p: getattr(m, p, None) for p in params}
     except Exception:  # noqa: BLE001
         return
-    node.extra_repr = extra_repr(clean_type(qual), attrs)
+    node.extra_repr = extra_repr(qual, attrs)
     node.attributes = attributes_json({k: v for k, v in attrs.items() if not k.startswith("_")})
