@@ -206,3 +206,18 @@ def test_largest_tensors_and_elision():
         cut = human.elide_middle(name, w)
         assert len(cut) == w and (w == 1 or cut.endswith("weight"[: max(0, w - 5)][-1:]))
     assert human.elide_middle(name, 30).endswith("query.weight") and human.elide_middle("ab", 5) == "ab"
+
+
+def test_makeups_of_every_module_agree_with_one_at_a_time(tmp_path):
+    from tui.core.composition import makeups
+
+    tied = tm.TiedNet()
+    tied.extra = torch.nn.Linear(4, 4).to(torch.float16)
+    torch.save(tied, tmp_path / "tied.pth")
+    for path in (SAMPLES / "entire_model.pth", SAMPLES / "weights_only.pth", tmp_path / "tied.pth"):
+        mf = open_model(str(path))
+        every = makeups(mf.root)
+        for n in mf.root.walk():
+            assert every[id(n)] == makeup(n, mf.root), (path, n.name)
+    assert every[id(mf.root)].share == 1.0 and every[id(mf.modules["head"])].dtypes == [("float32", 1.0)]
+    assert [d for d, _ in every[id(mf.root)].dtypes] == ["float32", "float16"]

@@ -72,10 +72,7 @@ def shares(tensors: list[TensorInfo], what: str) -> list[tuple[str, float]]:
     by: Counter[str] = Counter()
     for t in tensors:
         by[t.dtype if what == "dtype" else t.device] += t.numel
-    total = sum(by.values())
-    if not total:
-        return []
-    return sorted(((k, v / total) for k, v in by.items()), key=lambda kv: (-kv[1], kv[0]))
+    return _fractions(by)
 
 
 @dataclass(frozen=True)
@@ -102,3 +99,45 @@ def largest_tensors(mf: ModelFile, limit: int = 100, buffers: bool = True) -> li
 
     pool = mf.tensors if buffers else mf.parameters()
     return heapq.nsmallest(limit, pool, key=lambda t: (-t.numel, t.name))
+
+
+def makeups(root: ModuleNode) -> dict[int, Makeup]:
+    """Makeup of every module at once (id(node) → Makeup), O(model × distinct dtypes):
+    for a view that shows them on every row. Tied tensors count once per subtree."""
+    from tui.core.read.build import ancestors_union
+
+    nodes = list(root.walk())
+    acc: dict[int, tuple[Counter[str], Counter[str], Counter[str], Counter[str]]] = {
+        id(n): (Counter(), Counter(), Counter(), Counter()) for n in nodes}  # param/buffer dtypes, devices
+    shared: dict[int, tuple[TensorInfo, bool, list[ModuleNode]]] = {}
+    for node in reversed(nodes):
+        pd, pv, bd, bv = acc[id(node)]
+        for group, is_buf in ((node.params, False), (node.buffers, True)):
+            for _, t in group:
+                if len(t.names) > 1:
+                    shared.setdefault(id(t), (t, is_buf, []))[2].append(node)
+                    continue
+                (bd if is_buf else pd)[t.dtype] += t.numel
+                (bv if is_buf else pv)[t.device] += t.numel
+        if node.parent is not None:
+            for mine, theirs in zip(acc[id(node)], acc[id(node.parent)], strict=True):
+                theirs.update(mine)
+    for t, is_buf, owners in shared.values():
+        for n in ancestors_union(owners):
+            pd, pv, bd, bv = acc[id(n)]
+            (bd if is_buf else pd)[t.dtype] += t.numel
+            (bv if is_buf else pv)[t.device] += t.numel
+    total = root.counts.numel
+    out: dict[int, Makeup] = {}
+    for n in nodes:
+        pd, pv, bd, bv = acc[id(n)]
+        d, v = (pd, pv) if sum(pd.values()) else (bd, bv)
+        out[id(n)] = Makeup(n.counts.numel / total if total else 0.0, _fractions(d), _fractions(v))
+    return out
+
+
+def _fractions(by: Counter[str]) -> list[tuple[str, float]]:
+    total = sum(by.values())
+    if not total:
+        return []
+    return sorted(((k, v / total) for k, v in by.items()), key=lambda kv: (-kv[1], kv[0]))
