@@ -29,9 +29,10 @@ class ModelTreeApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
-    def __init__(self, path: str, key: str | None = None) -> None:
+    def __init__(self, path: str | None, key: str | None = None) -> None:
+        """`path` None: start on the open-file screen in the working folder."""
         super().__init__()
-        self.path, self.key = os.fspath(path), key
+        self.path, self.key = (os.fspath(path) if path is not None else None), key
         self.main = MainScreen(self.path, key)
         self.user_keymap: dict[str, str] = {}
 
@@ -68,7 +69,13 @@ class ModelTreeApp(App[None]):
         return key_rows(self.keys_for)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_rows()))
+        from tui.core.write.freeze_plan import load_snippet, plan_snippet
+
+        mf = self.main.mf
+        plan = os.path.basename(mf.freeze_plan) if mf is not None and mf.freeze_plan else None
+        current = plan_snippet(mf) if mf is not None and mf.root is not None else ""
+        self.push_screen(HelpScreen(self.key_rows(), load_snippet(plan or "weights.freeze.json"),
+                                    current))
 
     async def action_quit(self) -> None:
         editor = self.main.editor
@@ -82,10 +89,11 @@ class ModelTreeApp(App[None]):
             elif choice == "save":  # awaited: the dialog takes the keys typed after "s"
                 await self.main.action_save(then_quit=True)
 
-        await self.push_screen(QuitScreen([name for name, _, _ in editor.changed()]), chosen)
+        # Counted against the last save (or the opened file before any save).
+        await self.push_screen(QuitScreen([name for name, _, _ in editor.unsaved()]), chosen)
 
 
-def run_app(path: str, key: str | None = None) -> int:
+def run_app(path: str | None, key: str | None = None) -> int:
     """Run the app on a file; the exit code is 1 when the file could not be opened."""
     # Textual lays out a tree recursively, one frame per level; models go hundreds deep.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))

@@ -28,7 +28,9 @@ def parser() -> argparse.ArgumentParser:
         prog="modeltree",
         description="Look inside a PyTorch model file without running it; freeze parts; save again.",
     )
-    p.add_argument("file", help="model file (.pth/.pt/.bin/.ckpt/.safetensors), shard directory or index.json")
+    p.add_argument("file", nargs="?", default=None,
+                   help="model file (.pth/.pt/.bin/.ckpt/.safetensors), shard directory or "
+                        "index.json; none: the app opens a file picker in the working folder")
     p.add_argument("--version", action="version", version=f"modeltree {__version__}")
     p.add_argument("--print", dest="print_", action="store_true", help="print the module tree and totals")
     p.add_argument("--depth", type=int, default=None, metavar="N", help="with --print: levels to show")
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     if (args.ops or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     headless = args.print_ or args.json or args.save or args.scan
+    if args.file is None:  # the app's file picker; headless work needs a file
+        if headless:
+            parser().error("FILE is needed with --print, --json, --save and --scan")
+        from tui.app import run_app
+
+        return run_app(None, key=args.key)
     if not headless:
         from tui.core.read.probe import probe
 

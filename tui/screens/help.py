@@ -1,4 +1,5 @@
-"""Every key, what the marks mean, and what each save format keeps."""
+"""Every key, what the marks mean, what each save format keeps, and the Python that applies
+a freeze plan."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ NAVIGATION = (
 
 
 REMAP = ("Set MODELTREE_KEYS to change keys, e.g. MODELTREE_KEYS='save=ctrl+s;toggle=x,enter'. "
-         "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, undo, redo, save, filter, "
-         "expand, collapse, values, help, quit.")
+         "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, toggle_matches, undo, "
+         "redo, save, open, filter, expand, collapse, values, help, quit.")
+PLAN = ("A state_dict or safetensors file can't store requires_grad. Tick 'also write the "
+        "freeze plan' when saving: a small JSON beside the weights (weights.pth → "
+        "weights.freeze.json) says which tensors are trainable. modeltree reads it back when "
+        "it opens the weights; in your training script, after load_state_dict:")
+MAX_SNIPPET_LINES = 16
 
 
 def key_rows(keys_for: Callable[[str], str]) -> list[tuple[str, str]]:
@@ -57,17 +63,28 @@ def legend() -> Text:
     return text
 
 
+def cap_lines(code: str, limit: int = MAX_SNIPPET_LINES) -> str:
+    lines = code.rstrip().splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join([*lines[:limit - 1], f"# … {len(lines) - limit + 1:,} more lines"])
+
+
 class HelpScreen(Dialog[None]):
     DEFAULT_CSS = """
     HelpScreen .dialog { width: 90; height: 100%; max-height: 40; }
     HelpScreen .heading { text-style: bold; padding-top: 1; }
     HelpScreen .format { padding-bottom: 1; }
+    HelpScreen .code { padding: 0 2; background: $boost; }
     """
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[tuple[str, str]], load_code: str = "",
+                 current_code: str = "") -> None:
+        """`load_code`: Python that applies a freeze plan JSON; `current_code`: Python that sets
+        the flags the app shows now (both from tui.core.write.freeze_plan)."""
         super().__init__()
-        self.keys = keys
+        self.keys, self.load_code, self.current_code = keys, load_code, current_code
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -80,6 +97,14 @@ class HelpScreen(Dialog[None]):
                 for f in formats.SAVE_FORMATS:
                     yield Static(Text.assemble((f.label, "bold"), "  ", f.describe),
                                  classes="format")
+                if self.load_code:
+                    yield Static("Freeze plan", classes="heading")
+                    yield Static(PLAN, classes="format")
+                    yield Static(Text(self.load_code.rstrip(), "bold"), classes="code")
+                if self.current_code:
+                    yield Static("Or, without a file: the flags shown now, as Python",
+                                 classes="heading")
+                    yield Static(Text(cap_lines(self.current_code)), classes="code")
                 yield Static("Other keys", classes="heading")
                 yield Static(Text(REMAP))
 

@@ -28,7 +28,9 @@ from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.error import ErrorScreen
+from tui.screens.main_actions import MainActions
 from tui.screens.save_dialog import SaveDialog
+from tui.screens.save_text import TICK_PLAN, SaveChoices, lost_flags_warning
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -38,12 +40,14 @@ from tui.widgets.value_tree import ValueTree, value_label
 from tui.widgets.warning_banner import WarningBanner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tui.core.write.save import SaveResult
 
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
 
 
-class MainScreen(Screen[None]):
+class MainScreen(MainActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {ModelCommands}
@@ -64,6 +68,8 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        Binding("m", "toggle_matches", "Freeze/unfreeze matches", id="toggle_matches"),
+        Binding("o", "open", "Open", id="open", show=False),
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -75,13 +81,15 @@ class MainScreen(Screen[None]):
     class Loaded(Message):
         """The read is over: the model, or the one-line reason it could not be opened."""
 
-        def __init__(self, mf: ModelFile | None, error: str | None = None) -> None:
+        def __init__(self, path: str, mf: ModelFile | None, error: str | None = None) -> None:
             super().__init__()
-            self.mf, self.error = mf, error
+            self.path, self.mf, self.error = path, mf, error
 
-    def __init__(self, path: str, key: str | None = None) -> None:
+    def __init__(self, path: str | None, key: str | None = None) -> None:
+        """`path` None: no file yet, the open-file screen comes first."""
         super().__init__()
-        self.path, self.key = path, key
+        self.path, self.key = path or "", key
+        self.save_memory: dict[str, SaveChoices] = {}  # the save dialog's choices, by file
         self.mf: ModelFile | None = None
         self.editor: Editor | None = None
         self.load_error: str | None = None
@@ -116,25 +124,47 @@ class MainScreen(Screen[None]):
     # -- loading -------------------------------------------------------------
     def on_mount(self) -> None:
         self.mtree.border_title = "modules"
-        self.mtree.loading = True
-        self.query_one(InfoBar).show(self.path, None, state="reading…")
         self.set_focus(self.mtree)
+        if self.path:
+            self.open_path(self.path, self.key)
+        else:
+            self.query_one(InfoBar).show("", None, state="no file open (o opens one)")
+            self.pick_file()
+
+    def open_path(self, path: str, key: str | None = None) -> None:
+        """Read `path` in the worker; its Loaded replaces whatever was shown."""
+        self.path, self.key = path, key
+        self.mf = self.editor = self.load_error = None
+        self.remove_class("-failed", "-model")
+        self.filtering = self.showing_values = False
+        self.query_one(FilterBar).value = ""
+        self.dirty = self.can_undo = self.can_redo = False
+        self.query_one(WarningBanner).remove_class("-shown")
+        self.query_one(NodeInfo).update("")
+        self.mtree.clear()
+        self.mtree.loading = True
+        self.query_one(InfoBar).show(path, None, state="reading…")
+        self.refresh_bindings()
+        gc.unfreeze()  # the last model may go now (show_model freezes the next one)
         self.load()
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         from tui.core.read.reader import open_model
 
+        path = self.path
         try:
-            self.post_message(self.Loaded(open_model(self.path, key=self.key)))
+            self.post_message(self.Loaded(path, open_model(path, key=self.key)))
         except ModelFileError as err:
-            self.post_message(self.Loaded(None, str(err)))
+            self.post_message(self.Loaded(path, None, str(err)))
         except Exception as err:  # a reader bug: still one line, never a traceback
-            self.post_message(self.Loaded(None, f"{self.path}: unexpected "
-                                                f"{type(err).__name__}: {err}"))
+            self.post_message(self.Loaded(path, None, f"{path}: unexpected "
+                                                      f"{type(err).__name__}: {err}"))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.path != self.path:
+            return  # a file the user has since left for another
         self.mtree.loading = False
         if message.mf is not None:
             self.show_model(message.mf)
@@ -218,16 +248,20 @@ class MainScreen(Screen[None]):
             return True if self.can_redo else None
         if action == "save":
             return True if loaded else None
+        if action == "toggle_matches":  # shown while a filter is typed in
+            return loaded and not self.showing_values and bool(self.filter_pattern())
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
         return True
 
     # -- edits ---------------------------------------------------------------
-    def _edited(self, edit: Edit | None, nothing: str) -> None:
+    def _edited(self, edit: Edit | None, nothing: str, scope: ModuleNode | None = None) -> None:
+        """`scope`: the module the edit was asked for (tied tensors outside it are named)."""
         if edit is None:
             self.say(nothing, timeout=3)
             return
         assert self.editor is not None
+        self.tell_reach(edit, scope)
         self.mtree.refresh_modules(self.editor.affected(edit))
         self.table.refresh_flags([t for t, _, _ in edit.changes])
         self.query_one(NodeInfo).show(self.mtree.module)
@@ -240,7 +274,7 @@ class MainScreen(Screen[None]):
             self.action_toggle_tensor()
         elif (node := self.mtree.module) is not None and self.editor is not None:
             self._edited(self.editor.toggle_subtree(node),
-                         f"{node.name or '(root)'} has no parameters")
+                         f"{node.name or '(root)'} has no parameters", node)
 
     def action_toggle_tensor(self) -> None:
         if (t := self.table.tensor) is None or self.editor is None:
@@ -248,15 +282,16 @@ class MainScreen(Screen[None]):
         if t.kind == "buffer":
             self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
             return
-        self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad")
+        self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad",
+                     self.table.node)
 
     def action_freeze(self) -> None:
         if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, False), "already frozen")
+            self._edited(self.editor.set_subtree(node, False), "already frozen", node)
 
     def action_unfreeze(self) -> None:
         if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, True), "already trainable")
+            self._edited(self.editor.set_subtree(node, True), "already trainable", node)
 
     def action_freeze_others(self) -> None:
         if (node := self.mtree.module) and self.editor:
@@ -277,7 +312,8 @@ class MainScreen(Screen[None]):
         if self.mtree.cursor_node is not None:
             left = self.mtree.expand_subtree(self.mtree.cursor_node)
             if left:
-                self.say(f"{left:,} modules left closed: too many to open at once", timeout=4)
+                self.say(f"{human.plural(left, 'module')} left closed: too many to open at once",
+                         timeout=4)
 
     def action_collapse(self) -> None:
         if self.mtree.cursor_node is not None:
@@ -308,15 +344,20 @@ class MainScreen(Screen[None]):
         self.set_class(filtering, "-filtering")
 
     # -- saving --------------------------------------------------------------
-    async def action_save(self, then_quit: bool = False) -> None:
-        if self.mf is None or self.mf.root is None:
+    async def action_save(self, then_quit: bool = False,
+                          then: Callable[[], object] | None = None) -> None:
+        """`then`: what to do once nothing is unsaved (quit, open another file)."""
+        if self.mf is None or self.mf.root is None or self.editor is None:
             return
+        memory = self.save_memory.setdefault(self.path, SaveChoices())
+        edited = self.editor.dirty or bool(self.editor.changed())
         # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
-        await self.app.push_screen(SaveDialog(self.mf),
-                                   lambda result: self._saved(result, then_quit))
+        await self.app.push_screen(SaveDialog(self.mf, memory, edited),
+                                   lambda result: self._saved(result, then_quit, then))
 
-    def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
-        if result is None or self.editor is None:
+    def _saved(self, result: SaveResult | None, then_quit: bool,
+               then: Callable[[], object] | None = None) -> None:
+        if result is None or self.editor is None or self.mf is None:
             return
         from tui.core.write.save import default_format, summary
 
@@ -325,11 +366,13 @@ class MainScreen(Screen[None]):
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
         if kept:
             self.editor.mark_saved()
-        self.say(summary(self.editor, result), title=f"Saved {human.size(result.nbytes)}")
+        self.say(summary(self.editor, result, plan_hint=TICK_PLAN),
+                 title=f"Saved {human.size(result.nbytes)}")
         if not kept and self.editor.dirty:
-            self.say(f"{result.format} does not store requires_grad: your freeze edits are "
-                     "not in that file. Save the full model or the freeze plan to keep them.",
+            self.say(lost_flags_warning(result.format, default_format(self.mf) == "full"),
                      severity="warning", timeout=10)
         self.dirty = self.editor.dirty
         if then_quit and not self.editor.dirty:
             self.app.exit()
+        elif then is not None and not self.editor.dirty:
+            then()

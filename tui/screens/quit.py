@@ -1,4 +1,4 @@
-"""Quit with unsaved changes: save first, quit anyway, or stay."""
+"""Quit (or open another file) with unsaved changes: save first, go anyway, or stay."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
+from tui.core.human import plural
 from tui.screens.dialog import Dialog
 
 Choice = Literal["save", "quit", "stay"]
@@ -22,19 +23,20 @@ class QuitScreen(Dialog[Choice]):
         Binding("escape,n", "choose('stay')", "Stay"),
     ]
 
-    def __init__(self, changed: list[str]) -> None:
+    def __init__(self, changed: list[str], leave: str = "Quit") -> None:
+        """`changed`: tensor names changed since the last save; `leave`: "Quit", "Open another file"."""
         super().__init__()
-        self.changed = changed
+        self.changed, self.leave = changed, leave
 
     def compose(self) -> ComposeResult:
         names = ", ".join(self.changed[:4]) + (" …" if len(self.changed) > 4 else "")
         with Vertical(classes="dialog"):
-            yield Static("Quit with unsaved changes?", classes="title")
-            yield Static(f"{len(self.changed)} tensor(s) changed requires_grad: {names}",
-                         classes="message", markup=False)
+            yield Static(f"{self.leave} with unsaved changes?", classes="title")
+            yield Static(f"{plural(len(self.changed), 'tensor')} changed requires_grad since the "
+                         f"last save: {names}", classes="message", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save…", variant="primary", id="save")
-                yield Button("Quit anyway", variant="error", id="quit")
+                yield Button(f"{self.leave} anyway", variant="error", id="quit")
                 yield Button("Stay", id="stay")
 
     def on_mount(self) -> None:

@@ -1,8 +1,10 @@
-"""Save dialog: path, format, freeze plan; writes in a worker with a progress bar.
+"""Save dialog: path, format, freeze plan, CPU; writes in a worker with a progress bar.
 
 The writing itself is `tui.core.write.save.save` (the same call `modeltree --save` makes);
 this screen only collects the choices, shows progress, and keeps the dialog open
-with the message when the writer refuses, so nothing typed is lost.
+with the message when the writer refuses, so nothing typed is lost. Its choices are kept
+in a `SaveChoices` the main screen holds, so the next dialog opens as this one was left.
+Enter saves from any control (space ticks a box, arrows pick a format), except on Cancel.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioSe
 from textual.worker import Worker, WorkerState
 
 from tui.core import formats
+from tui.core.composition import devices
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog import Dialog
+from tui.screens.save_text import CPU_BOX, PLAN_BOX, WHOLE_BOX, SaveChoices, explain
 from tui.widgets.toggles import Radio, Tick
 
 
@@ -41,7 +45,11 @@ class SaveDialog(Dialog[Any]):
     SaveDialog .buttons { margin-top: 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        # priority: ahead of the checkbox's and the format list's own enter (which toggle)
+        Binding("enter", "save", "Save", priority=True),
+    ]
 
     saving = var(False, init=False)  # a write is under way: progress shown, choices locked
     error = var("", init=False)  # why the last try wrote nothing, shown until the next one
@@ -56,33 +64,45 @@ class SaveDialog(Dialog[Any]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SaveDialog.Progress)
 
-    def __init__(self, mf: ModelFile) -> None:
+    def __init__(self, mf: ModelFile, memory: SaveChoices | None = None,
+                 edited: bool = False) -> None:
+        """`memory`: the last dialog's choices for this file (updated as the user chooses);
+        `edited`: requires_grad was changed (a weights-only format then ticks the plan)."""
         super().__init__()
         from tui.core.write import save as saving
 
-        self.mf = mf
-        self.fmt = self.natural = saving.default_format(mf)
-        self.auto_path = saving.suggested_path(mf, self.fmt)
+        self.mf, self.edited = mf, edited
+        self.memory = memory if memory is not None else SaveChoices()
+        self.natural = saving.default_format(mf)
+        self.full_ok = self.natural == "full"  # a full model needs the pickled module objects
+        fmt = self.memory.fmt
+        self.fmt = fmt if fmt and (fmt != "full" or self.full_ok) else self.natural
+        # The path follows the format until the user types one; a remembered one that was
+        # the suggestion then still follows it.
+        self.auto_path = (self.memory.path if self.memory.path and self.memory.path_auto
+                          else saving.suggested_path(mf, self.fmt))
+        self.gpu = devices(mf).non_cpu
 
     def compose(self) -> ComposeResult:
-        from tui.core.write.save import describe_format
-
-        # A full model needs the pickled module objects; a state_dict has none.
-        full_ok = self.natural == "full"
+        m = self.memory
         with Vertical(classes="dialog"):
             yield Static("Save model", classes="title")
-            yield Label("File (enter saves, escape cancels)")
-            yield Input(value=self.auto_path, id="path", compact=True)
+            yield Label("File (enter saves, space ticks a box, escape cancels)")
+            yield Input(value=m.path or self.auto_path, id="path", compact=True)
             with RadioSet(id="format", compact=True):
                 for f in formats.SAVE_FORMATS:
                     yield Radio(f.label, value=f.id == self.fmt, id=f.id,
-                                disabled=f.keeps_architecture and not full_ok)
-            yield Static(describe_format(self.fmt), id="describe", markup=False)
-            yield Tick("also write the freeze plan (requires_grad, as JSON beside it)",
+                                disabled=f.keeps_architecture and not self.full_ok)
+            yield Static(id="describe", markup=False)
+            yield Tick(f"{PLAN_BOX} (requires_grad, as JSON beside it)", self._plan_default(),
                        id="plan", disabled=self.fmt == "full", compact=True)
             if self.mf.format == "checkpoint":
-                yield Tick(f"whole checkpoint (keep optimizer state, epoch, …; "
-                           f"{formats.label(self.natural)} only)", id="whole", compact=True)
+                yield Tick(f"{WHOLE_BOX} (keep optimizer state, epoch, …; "
+                           f"{formats.label(self.natural)} only)", m.whole, id="whole",
+                           compact=True)
+            if self.gpu:  # a file saved on a GPU: offer one that loads anywhere
+                yield Tick(f"{CPU_BOX} (saved on {', '.join(self.gpu)})", m.cpu, id="cpu",
+                           compact=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -96,6 +116,23 @@ class SaveDialog(Dialog[Any]):
         # keys to the focused field (ModelTreeApp.on_key).
         self.set_focus(path)
         path.cursor_position = len(path.value)
+        self._describe()
+
+    def _plan_default(self) -> bool:
+        """Ticked when the format can't keep requires_grad and it was edited (unless the
+        user already chose for this file)."""
+        if self.memory.plan is not None:
+            return self.memory.plan
+        f = formats.get(self.fmt)
+        return self.edited and f is not None and not f.keeps_requires_grad
+
+    def _ticked(self, box: str) -> bool:
+        return bool(self.query(f"#{box}")) and self.query_one(f"#{box}", Checkbox).value
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and isinstance(self.focused, Button) and self.focused.id != "save":
+            return False  # enter presses Cancel
+        return True
 
     # -- choices ---------------------------------------------------------------
     @on(RadioSet.Changed)
@@ -103,27 +140,38 @@ class SaveDialog(Dialog[Any]):
         from tui.core.write.save import suggested_path
 
         self.fmt = event.pressed.id or self.fmt
+        plan = self.query_one("#plan", Checkbox)
+        plan.disabled = self.fmt == "full"
+        plan.value = self._plan_default()
         self._describe()
-        self.query_one("#plan", Checkbox).disabled = self.fmt == "full"
         path = self.query_one("#path", Input)
         if path.value == self.auto_path:  # follow the format until the user edits the name
             self.auto_path = path.value = suggested_path(self.mf, self.fmt)
 
-    @on(Checkbox.Changed, "#whole")
-    def _describe(self) -> None:
-        from tui.core.write.save import describe_format
+    @on(Checkbox.Changed, "#plan")
+    def _plan_changed(self, event: Checkbox.Changed) -> None:
+        if event.value != self._plan_default():  # the user's choice, not the default's
+            self.memory.plan = event.value
+        self._describe()
 
-        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
-        text = describe_format(self.fmt)
-        if whole:
-            text = describe_format("checkpoint") + " " + text
-        self.query_one("#describe", Static).update(text)
+    @on(Checkbox.Changed, "#whole, #cpu")
+    def _describe(self) -> None:
+        plan = self.fmt != "full" and self._ticked("plan")
+        self.query_one("#describe", Static).update(
+            explain(self.mf, self.fmt, plan, self._ticked("whole"), self.gpu, self._ticked("cpu")))
+
+    def remember(self) -> None:
+        m = self.memory
+        typed = self.query_one("#path", Input).value
+        m.path, m.path_auto = typed, typed == self.auto_path
+        m.fmt, m.whole, m.cpu = self.fmt, self._ticked("whole"), self._ticked("cpu")
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         if self.saving:
             return
+        self.remember()
         path = os.path.expanduser(self.query_one("#path", Input).value.strip())
         if not path:
             self.show_error("Type a file name to save to.")
@@ -143,6 +191,7 @@ class SaveDialog(Dialog[Any]):
         if self.saving:
             self.notify("Still writing; the file appears when it is complete.")
             return
+        self.remember()
         self.dismiss(None)
 
     # -- writing ---------------------------------------------------------------
@@ -150,16 +199,16 @@ class SaveDialog(Dialog[Any]):
         self.error = ""
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.saving = True
-        plan = self.fmt != "full" and self.query_one("#plan", Checkbox).value
-        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
-        self.write(path, self.fmt, plan, force, whole)
+        plan = self.fmt != "full" and self._ticked("plan")
+        self.write(path, self.fmt, plan, force, self._ticked("whole"), cpu=self._ticked("cpu"))
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool) -> Any:
+    def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool,
+              cpu: bool = False) -> Any:
         from tui.core.write.save import save
 
         return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
-                    whole_checkpoint=whole,
+                    whole_checkpoint=whole, cpu=cpu,
                     progress=lambda done, total: self.post_message(self.Progress(done, total)))
 
     def on_save_dialog_progress(self, message: Progress) -> None:
@@ -191,6 +240,7 @@ class SaveDialog(Dialog[Any]):
 
     def watch_saving(self, saving: bool) -> None:
         self.set_class(saving, "-saving")
-        for selector in ("#path", "#format", "#save", "#plan"):
+        for selector in ("#path", "#format", "#save", "#plan", "#whole", "#cpu"):
             if selector != "#plan" or self.fmt != "full":  # (no plan beside a full model)
-                self.query_one(selector).disabled = saving
+                for widget in self.query(selector):  # (#whole, #cpu: when shown)
+                    widget.disabled = saving

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.core.composition import devices
+from tui.core.human import plural
 from tui.core.model import ModelFile
 
 MAX_LINES = 3
@@ -16,16 +18,20 @@ def banner_text(mf: ModelFile) -> Text | None:
     lines: list[Text] = []
     if danger:
         lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
-                          f"{len(danger)} call(s). modeltree did not run them.", style="bold"))
+                          f"{plural(len(danger), 'call')}. modeltree did not run them.", style="bold"))
         lines += [Text(f"  {w.callable}{' at ' + w.where if w.where else ''}: {w.detail}")
                   for w in danger[:MAX_LINES - 1]]
     elif notes:
         w = notes[0]
-        more = f"  (+{len(notes) - 1} more)" if len(notes) > 1 else ""
+        more = f"  (+{len(notes) - 1:,} more)" if len(notes) > 1 else ""
         lines.append(Text(f"note: {w.callable}: {w.detail}{more}"))
+    if (gpu := devices(mf).non_cpu):
+        lines.append(Text(f"saved on {', '.join(gpu)}: without {'it' if len(gpu) == 1 else 'them'}, "
+                          "torch.load needs map_location='cpu'; a copy saved with "
+                          "'store every tensor as CPU' loads anywhere"))
     if len(mf.model_keys) > 1:
         lines.append(Text(f"models in this file: {', '.join(mf.model_keys)} "
-                          f"(showing {mf.model_key}; choose with --key)"))
+                          f"(showing {mf.model_key}; for another, start modeltree with --key NAME)"))
     if mf.freeze_plan:
         lines.append(Text(f"requires_grad from the freeze plan {mf.freeze_plan}"))
     if not lines:
@@ -39,8 +45,8 @@ class WarningBanner(Static):
     DEFAULT_CSS = """
     WarningBanner {
         display: none;
-        height: 1;
-        text-wrap: nowrap;
+        height: auto;
+        max-height: 3;
         text-overflow: ellipsis;
         padding: 0 1;
         background: $warning-muted;

@@ -115,6 +115,17 @@ def apply_plan_beside(mf: ModelFile) -> None:
         rollup(mf.root)
 
 
+def load_snippet(plan_file: str = "weights.freeze.json") -> str:
+    """Python that applies a freeze plan JSON to a model built from the class code."""
+    return "\n".join([
+        "import json",
+        f"with open({plan_file!r}) as f:",
+        "    trainable = json.load(f)[\"trainable\"]  # name -> requires_grad",
+        "for name, p in model.named_parameters():",
+        "    p.requires_grad = trainable.get(name, p.requires_grad)",
+    ]) + "\n"
+
+
 def plan_snippet(mf: ModelFile) -> str:
     """Python that applies the current flags to a model built from the class code."""
     flags = {}

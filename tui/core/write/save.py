@@ -228,8 +228,9 @@ def _whole_file(mf: ModelFile, patches: list[tuple[int, int]], label: str, cpu: 
                 lambda af, s, p: write_full.whole_file(af, mf, patches, s, p), after)
 
 
-def summary(editor: Any, result: SaveResult) -> str:
-    """One line: what changed, what was written, how big."""
+def summary(editor: Any, result: SaveResult, plan_hint: str = "add --freeze-plan") -> str:
+    """One line: what changed, what was written, how big. `plan_hint`: how to ask for a
+    freeze plan where the line is read (the CLI's flag, the dialog's checkbox)."""
     changed = editor.changed()
     froze = sum(1 for _, _, now in changed if now is False)
     unfroze = sum(1 for _, _, now in changed if now is True)
@@ -249,7 +250,7 @@ def summary(editor: Any, result: SaveResult) -> str:
     if result.plan_path:
         line += f" + freeze plan {result.plan_path}"
     elif result.format in ("state_dict", "safetensors") and known:
-        line += "; requires_grad not kept (add --freeze-plan to keep it)"
+        line += f"; requires_grad not kept ({plan_hint} to keep it)"
     for note in result.notes:
         line += f"; {note}"
     return line
