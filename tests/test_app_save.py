@@ -12,7 +12,6 @@ from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 from torch_models import build_article_full_model, build_article_state_dict
 
 from tui.app import ModelTreeApp
-from tui.core.write.save import describe_format
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.save_dialog import SaveDialog
 from tui.widgets.module_tree import ModuleTree
@@ -176,24 +175,23 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
-        await pilot.press("end", "F", "s")
+        await pilot.press("end", "space", "s")  # freeze fc
         dialog = app.screen
         describe = dialog.query_one("#describe", Static)
-        assert str(describe.render()).split()[:2] == describe_format("full").split()[:2]
+        assert str(describe.render()).startswith("Keeps the architecture")
         assert dialog.query_one("#plan", Checkbox).disabled
         assert marks(dialog) == {"full": "●", "state_dict": "○", "safetensors": "○", "plan": " "}
         await pilot.press("tab")
         assert isinstance(dialog.focused, RadioSet)
-        await pilot.press("right", "right", "enter")  # safetensors
+        await pilot.press("right", "right")  # the arrows pick: safetensors
         assert dialog.fmt == "safetensors"
         assert dialog.query_one("#path", Input).value.endswith("entire_model.frozen.safetensors")
-        assert str(describe.render()).startswith("safetensors")
+        assert str(describe.render()).startswith("Keeps every weight by name")
         plan = dialog.query_one("#plan", Checkbox)
         assert not plan.disabled
-        plan.value = True
+        # edited, and safetensors can't keep requires_grad: the plan is ticked for the user
         assert marks(dialog) == {"full": "○", "state_dict": "○", "safetensors": "●", "plan": "X"}
-        dialog.query_one("#path", Input).focus()
-        await pilot.press("enter")
+        await pilot.press("enter")  # saves from the format list
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not isinstance(app.screen, SaveDialog)
@@ -212,6 +210,7 @@ async def test_state_dict_without_plan_stays_marked_unsaved(built, tmp_path):
         await pilot.press("end", "space", "s")
         dialog = app.screen
         assert dialog.query_one("#state_dict").value and dialog.query_one("#full").disabled
+        dialog.query_one("#plan", Checkbox).value = False  # (ticked by default after an edit)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -75,6 +75,7 @@ class HelpScreen(Dialog[None]):
     HelpScreen .dialog { width: 90; height: 100%; max-height: 40; }
     HelpScreen .heading { text-style: bold; padding-top: 1; }
     HelpScreen .format { padding-bottom: 1; }
+    HelpScreen .plan { padding-bottom: 1; }
     HelpScreen .code { padding: 0 2; background: $boost; }
     """
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
@@ -99,7 +100,7 @@ class HelpScreen(Dialog[None]):
                                  classes="format")
                 if self.load_code:
                     yield Static("Freeze plan", classes="heading")
-                    yield Static(PLAN, classes="format")
+                    yield Static(PLAN, classes="plan")
                     yield Static(Text(self.load_code.rstrip(), "bold"), classes="code")
                 if self.current_code:
                     yield Static("Or, without a file: the flags shown now, as Python",

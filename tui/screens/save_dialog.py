@@ -28,7 +28,7 @@ from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog import Dialog
 from tui.screens.save_text import CPU_BOX, PLAN_BOX, WHOLE_BOX, SaveChoices, explain
-from tui.widgets.toggles import Radio, Tick
+from tui.widgets.toggles import Choices, Radio, Tick
 
 
 class SaveDialog(Dialog[Any]):
@@ -89,7 +89,7 @@ class SaveDialog(Dialog[Any]):
             yield Static("Save model", classes="title")
             yield Label("File (enter saves, space ticks a box, escape cancels)")
             yield Input(value=m.path or self.auto_path, id="path", compact=True)
-            with RadioSet(id="format", compact=True):
+            with Choices(id="format", compact=True):
                 for f in formats.SAVE_FORMATS:
                     yield Radio(f.label, value=f.id == self.fmt, id=f.id,
                                 disabled=f.keeps_architecture and not self.full_ok)
@@ -135,7 +135,7 @@ class SaveDialog(Dialog[Any]):
         return True
 
     # -- choices ---------------------------------------------------------------
-    @on(RadioSet.Changed)
+    @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
         from tui.core.write.save import suggested_path
 

@@ -7,7 +7,7 @@ and on is a filled dot / an X, and the off glyph is drawn readable rather than d
 
 from __future__ import annotations
 
-from textual.widgets import Checkbox, RadioButton
+from textual.widgets import Checkbox, RadioButton, RadioSet
 
 CSS = """
 {name} > .toggle--button {{ color: $text-muted; background: $panel-lighten-1; }}
@@ -29,3 +29,22 @@ class Tick(Checkbox):
     @property
     def BUTTON_INNER(self) -> str:  # type: ignore[override]
         return "X" if self.value else " "
+
+
+class Choices(RadioSet):
+    """A RadioSet whose arrow keys pick the option they move to (as radio buttons do in
+    browsers), so a dialog's enter can mean "go" everywhere: what is lit is what is chosen."""
+
+    def action_next_button(self) -> None:
+        super().action_next_button()
+        self._pick()
+
+    def action_previous_button(self) -> None:
+        super().action_previous_button()
+        self._pick()
+
+    def _pick(self) -> None:
+        if self._selected is not None:
+            button = self._nodes[self._selected]
+            if isinstance(button, RadioButton) and not button.value:
+                button.value = True
