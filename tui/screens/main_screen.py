@@ -217,6 +217,8 @@ class MainScreen(MainActions, Screen[None]):
             self._show_node(event.node.data)
 
     def _show_node(self, node: ModuleNode) -> None:
+        if self.mf is None or (node is not self.mf.root and self.mf.modules.get(node.name) is not node):
+            return  # a highlight from the file shown before this one
         if node is not self.table.node:
             self.query_one(NodeInfo).show(node)
             self.table.show(node)

@@ -36,7 +36,7 @@ class QuitScreen(Dialog[Choice]):
                          f"last save: {names}", classes="message", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save…", variant="primary", id="save")
-                yield Button(f"{self.leave} anyway", variant="error", id="quit")
+                yield Button(f"{self.leave.split()[0]} anyway", variant="error", id="quit")
                 yield Button("Stay", id="stay")
 
     def on_mount(self) -> None:
