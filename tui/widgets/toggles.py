@@ -7,6 +7,7 @@ and on is a filled dot / an X, and the off glyph is drawn readable rather than d
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.widgets import Checkbox, RadioButton, RadioSet
 
 CSS = """
@@ -35,15 +36,17 @@ class Choices(RadioSet):
     """A RadioSet whose arrow keys pick the option they move to (as radio buttons do in
     browsers), so a dialog's enter can mean "go" everywhere: what is lit is what is chosen."""
 
-    def action_next_button(self) -> None:
-        super().action_next_button()
-        self._pick()
+    # (new action names: RadioSet's own next_button also runs on mount, choosing nothing)
+    BINDINGS = [
+        Binding("down,right", "pick(1)", "Next option", show=False),
+        Binding("up,left", "pick(-1)", "Previous option", show=False),
+    ]
 
-    def action_previous_button(self) -> None:
-        super().action_previous_button()
-        self._pick()
-
-    def _pick(self) -> None:
+    def action_pick(self, step: int) -> None:
+        if step > 0:
+            self.action_next_button()
+        else:
+            self.action_previous_button()
         if self._selected is not None:
             button = self._nodes[self._selected]
             if isinstance(button, RadioButton) and not button.value:
