@@ -71,3 +71,35 @@ def test_error_dialog(snap_compare, here):
         await _steady(pilot)
 
     assert snap_compare(ModelTreeApp("broken.pth"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_node_pane_settings_120x40(snap_compare, here):
+    """The node pane on a Conv2d: its settings as print(model) shows them, attributes,
+    share of the model, dtype split."""
+    async def run_before(pilot) -> None:
+        await _steady(pilot)
+        await pilot.press("down", "down", "right", "down")
+        await _steady(pilot)
+
+    assert snap_compare(ModelTreeApp("entire_model.pth"), terminal_size=(120, 40),
+                        run_before=run_before)
+
+
+def test_open_file_screen(snap_compare, here):
+    (here / "notes.txt").write_text("not shown")
+    (here / "runs").mkdir()
+
+    async def run_before(pilot) -> None:
+        await _steady(pilot)
+        await pilot.press("o")
+        for _ in range(50):  # the folder is read in a worker
+            await pilot.pause()
+            if pilot.app.screen.query("ModelFileTree") and \
+                    pilot.app.screen.query_one("ModelFileTree").root.children:
+                break
+        for field in pilot.app.screen.query(Input):  # (not _steady: the tree's folder reader
+            field.cursor_blink = False               # is a worker that never completes)
+        await pilot.pause()
+
+    assert snap_compare(ModelTreeApp("entire_model.pth"), terminal_size=(80, 24),
+                        run_before=run_before)

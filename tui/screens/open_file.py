@@ -30,6 +30,12 @@ def is_model_file(name: str) -> bool:
     return name == DCP_METADATA or name.lower().endswith(MODEL_SUFFIXES)
 
 
+def shown(path: str | Path) -> str:
+    """A path as the picker shows it: relative under the working folder, else absolute."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
 def target(path: Path) -> str:
     """What opening `path` opens: a DCP checkpoint is its folder."""
     return str(path.parent if path.name == DCP_METADATA else path)
@@ -51,11 +57,11 @@ class ModelFileTree(DirectoryTree):
         return out
 
     def on_mount(self) -> None:
-        self.border_title = str(self.path)
+        self.border_title = shown(self.path)
 
     def show(self, folder: str | Path) -> None:
         self.path = folder
-        self.border_title = str(folder)
+        self.border_title = shown(folder)
 
     def action_up(self) -> None:
         here = Path(self.path).resolve()
@@ -83,7 +89,7 @@ class OpenFileScreen(Dialog[str | None]):
         with Vertical(classes="dialog"):
             yield Static("Open a model file", classes="title")
             yield ModelFileTree(self.folder, id="files")
-            yield Input(value=self.folder, id="where", compact=True,
+            yield Input(value=shown(self.folder), id="where", compact=True,
                         placeholder="a file or folder path")
             yield Static("enter: open · backspace: up a folder · tab: type a path · "
                          "escape: cancel", classes="hint")
@@ -98,7 +104,7 @@ class OpenFileScreen(Dialog[str | None]):
     @on(DirectoryTree.NodeHighlighted)
     def _highlighted(self, event: DirectoryTree.NodeHighlighted) -> None:
         if event.node.data is not None:
-            self.query_one("#where", Input).value = str(event.node.data.path)
+            self.query_one("#where", Input).value = shown(event.node.data.path)
 
     @on(Input.Submitted, "#where")
     def _typed(self, event: Input.Submitted) -> None:
