@@ -174,3 +174,21 @@ async def test_filter_field_keeps_m_as_text(files):
         await pilot.press("slash", *"fc", "m")  # still typing: m is a letter
         assert app.query_one("#filter", Input).value == "fcm"
         assert not screen.editor.dirty
+
+
+def test_load_snippet_applies_a_plan_and_the_readme_shows_it(tmp_path):
+    import json
+
+    import torch
+
+    from tui.core.write.freeze_plan import load_snippet
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    plan = tmp_path / "w.freeze.json"
+    plan.write_text(json.dumps({"modeltree_freeze_plan": 1, "trainable": {
+        "0.weight": False, "0.bias": False, "1.weight": True}}))
+    exec(load_snippet(str(plan)), {"model": model})  # the snippet as help shows it
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == {
+        "0.weight": False, "0.bias": False, "1.weight": True, "1.bias": True}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert load_snippet() in readme
