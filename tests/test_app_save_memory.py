@@ -164,3 +164,21 @@ async def test_no_cpu_box_for_a_cpu_file(built, tmp_path):
         await loaded(pilot)
         await pilot.press("s")
         assert not app.screen.query("#cpu")
+
+
+@sync
+async def test_an_existing_freeze_plan_is_asked_about_not_refused(built, tmp_path):
+    from tui.screens.confirm import ConfirmScreen
+
+    src = copy_to(built["state_dict"], tmp_path, "w.pth")
+    (tmp_path / "w.frozen.freeze.json").write_text("{}")
+    app = ModelTreeApp(str(src))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("end", "space", "s", "enter")  # the plan is ticked (edited)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "w.frozen.freeze.json exists" in app.screen.question
+        await pilot.press("y")
+        await saved(pilot)
+        assert not isinstance(app.screen, SaveDialog)
+    assert "trainable" in (tmp_path / "w.frozen.freeze.json").read_text()

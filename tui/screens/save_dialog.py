@@ -176,13 +176,18 @@ class SaveDialog(Dialog[Any]):
         if not path:
             self.show_error("Type a file name to save to.")
             return
-        if os.path.lexists(path):
+        from tui.core.write.freeze_plan import plan_path
+
+        plan = self.fmt != "full" and self._ticked("plan")
+        there = [p for p in (path, plan_path(path) if plan else None) if p and os.path.lexists(p)]
+        if there:
             def answered(yes: bool | None) -> None:
                 if yes:
                     self.start(path, force=True)
 
-            self.app.push_screen(ConfirmScreen(f"{path} exists. Overwrite it?", yes="Overwrite"),
-                                 answered)
+            self.app.push_screen(ConfirmScreen(f"{' and '.join(there)} "
+                                               f"{'exist' if len(there) > 1 else 'exists'}. "
+                                               "Overwrite?", yes="Overwrite"), answered)
             return
         self.start(path, force=False)
 
