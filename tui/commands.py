@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "filter": ("Filter tree", "show modules whose name or class matches (substring or glob)"),
     "expand": ("Expand subtree", "open every module under the cursor"),
     "collapse": ("Collapse subtree", "close the module under the cursor and all below"),
+    "sort": ("Sort tensors", "parameter table: model order, largest first, by name (or click a header)"),
+    "largest": ("Largest tensors", "the model's largest tensors in the table, and back"),
     "values": ("Show values / modules", "a checkpoint's other entries (epoch, optimizer, …) and back"),
     "help": ("Help", "keys, marks and save formats"),
     "quit": ("Quit", "asks first when there are unsaved changes"),

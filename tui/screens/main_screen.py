@@ -40,7 +40,8 @@ from tui.widgets.warning_banner import WarningBanner
 if TYPE_CHECKING:
     from tui.core.write.save import SaveResult
 
-MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
+MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter",
+                 "sort", "largest"}
 
 
 class MainScreen(Screen[None]):
@@ -64,6 +65,8 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        Binding("t", "sort", "Sort", id="sort", show=False),
+        Binding("L", "largest", "Largest", id="largest", show=False),
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -189,7 +192,10 @@ class MainScreen(Screen[None]):
     def _show_node(self, node: ModuleNode) -> None:
         if node is not self.table.node:
             self.query_one(NodeInfo).show(node)
-            self.table.show(node)
+            if not self.table.largest:  # the largest view stays until L again
+                self.table.show(node)
+            else:
+                self.table.node = node
 
     @on(Tree.NodeHighlighted, "#values")
     def _value_highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -282,6 +288,21 @@ class MainScreen(Screen[None]):
     def action_collapse(self) -> None:
         if self.mtree.cursor_node is not None:
             self.mtree.cursor_node.collapse_all()
+
+    def action_sort(self) -> None:
+        self.table.cycle_sort()
+
+    def action_largest(self) -> None:
+        """The model's largest tensors in the table, and back to the selected module's."""
+        if self.mf is None:
+            return
+        if self.table.largest:
+            self.table.show(self.mtree.module)
+        else:
+            from tui.core.composition import largest_tensors
+            from tui.widgets.param_rows import LARGEST
+
+            self.table.show_largest(largest_tensors(self.mf, LARGEST))
 
     def action_values(self) -> None:
         self.showing_values = not self.showing_values
