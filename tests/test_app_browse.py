@@ -67,30 +67,29 @@ async def test_moving_fills_side_pane_with_parameters_and_buffers(files):
 
 
 def shown_columns(screen: MainScreen) -> list[str]:
-    """Labels of the table's columns that fit in its pane without scrolling."""
-    table, room, shown = screen.table, screen.table.content_size.width, []
-    for column in table.columns.values():
-        room -= column.get_render_width(table)
-        if room < 0:
-            break
-        shown.append(str(column.label))
-    return shown
+    """Keys of the table's columns, laid out for its pane (all of them fit by construction:
+    the header line below checks they are drawn)."""
+    return [c.key for c in screen.table.layout_columns]
 
 
 @sync
-async def test_small_terminal_table_shows_trainable_name_and_shape(files):
+async def test_small_terminal_table_shows_every_column(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:  # 80 x 24
         screen = await loaded(pilot)
         await pilot.press("down")  # sequential: "1.num_batches_tracked" is a long name
-        assert shown_columns(screen)[:3] == ["train", "name", "shape"]  # short labels here
-        assert str(screen.table.get_row_at(0)[2]) == "[16,1,5,5]"
-        await pilot.press("end")
-        assert shown_columns(screen) == ["train", "name", "shape", "dtype", "numel"]  # no notes
+        assert shown_columns(screen) == ["mark", "name", "shape", "dtype", "numel"]
+        header = screen.table.line_text(0)
+        assert header.split() == ["name", "shape", "dtype", "numel"]  # the mark: a glyph
+        first = screen.table.line_text(1)
+        assert first.split() == ["○", "0.weight", "[16,", "1,", "5,", "5]", "float32", "400"]
+        assert "1.num…tracked" in screen.table.line_text(7)  # elided in the middle
+        assert "· buffer" in screen.table.border_subtitle  # the compact marks, explained
         await pilot.resize_terminal(200, 50)
         await pilot.pause()
-        assert shown_columns(screen) == ["trainable", "name", "shape", "dtype", "numel"]
-        assert str(screen.table.get_row_at(0)[2]) == "[10, 576]"
+        assert screen.table.line_text(0).split() == ["trainable", "name", "shape", "dtype",
+                                                     "numel"]
+        assert screen.table.line_text(7).split()[:2] == ["buffer", "1.num_batches_tracked"]
 
 
 @sync

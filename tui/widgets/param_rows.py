@@ -17,7 +17,7 @@ SORTS = ("order", "size", "name")  # `t` cycles through them
 SORT_WORDS = {"order": "as in the model", "size": "largest first", "name": "by name"}
 LARGEST = 200  # rows of the "largest tensors" view
 GAP = 1  # cells between columns (and before the first)
-NAME_MIN = 12  # the name column never gets less, unless the pane itself is that narrow
+NAME_WANT = 24  # columns give way (STEPS) until the name gets this much, or its longest
 NOTES_MIN = 10  # a notes column narrower than this is left out
 
 # (qualified name, tensor) -> (note, name style): a per-row override (pending renames, drops).
@@ -183,7 +183,7 @@ def layout(width: int, w: dict[str, int], compact_notes: int = 0) -> Layout:
             "numel": max(w["numel_c" if "numel" in step else "numel"], 5),
         }
         room = width - sum(fixed.values()) - GAP * 5
-        if room >= min(NAME_MIN, max(w["name"], 4)) or step == STEPS[-1]:
+        if room >= min(NAME_WANT, max(w["name"], 4)) or step == STEPS[-1]:
             break
     name_w = max(min(max(w["name"], 4), room), 1)
     cols = [Column("mark", "" if "mark" in step else labels["mark"], fixed["mark"], "mark" in step),

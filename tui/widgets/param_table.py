@@ -289,15 +289,13 @@ class ParamTable(ScrollView, can_focus=True):
 
     def _header(self, layout: pr.Layout, width: int, base: Style) -> Strip:
         style = base + self._style("header")
-        arrow = {"size": "numel", "name": "name"}.get(self.sort)
+        # The sorted column's arrow goes in the gap before its label (no column widens).
+        arrow = {"size": ("numel", "▼"), "name": ("name", "▲")}.get(self.sort, ("", ""))
         segs = []
         for col in layout.columns:
-            label = col.label + (" ▼" if col.key == arrow and self.sort == "size" else
-                                 " ▲" if col.key == arrow else "")
-            if cell_len(label) > col.width:
-                label = label[:col.width]
-            segs.append(Segment(" " * pr.GAP, style))
-            segs.append(Segment(_fit(label, col.width, col.right), style))
+            mark = arrow[1] if col.key == arrow[0] else " "
+            segs.append(Segment(mark.ljust(pr.GAP), style))
+            segs.append(Segment(_fit(col.label, col.width, col.right), style))
         return Strip(segs).adjust_cell_length(width, style)
 
     def _row(self, row: pr.Row, index: int, layout: pr.Layout, width: int, base: Style) -> Strip:
