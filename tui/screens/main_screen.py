@@ -28,6 +28,7 @@ from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.error import ErrorScreen
+from tui.screens.filter_actions import FilterActions
 from tui.screens.save_dialog import SaveDialog
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
@@ -44,7 +45,7 @@ MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "col
                  "sort", "largest"}
 
 
-class MainScreen(Screen[None]):
+class MainScreen(FilterActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {ModelCommands}
@@ -307,23 +308,18 @@ class MainScreen(Screen[None]):
     def action_values(self) -> None:
         self.showing_values = not self.showing_values
 
-    def action_filter(self) -> None:
-        self.filtering = True
-        self.set_focus(self.query_one(FilterBar))  # now, not after a refresh
-
+    # (filter: tui/screens/filter_actions.py)
     @on(FilterBar.Changed, "#filter")
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        if self.mf is not None and self.mf.root is not None:
-            self.mtree.apply_filter(self.mf.root, event.value.strip())
+        self.filter_changed(event.value)
 
     @on(FilterBar.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.set_focus(self.mtree)
+        self.filter_submitted()
 
     @on(FilterBar.Cleared)
     def _filter_cleared(self) -> None:
-        self.filtering = False
-        self.set_focus(self.mtree)
+        self.filter_cleared()
 
     def watch_filtering(self, filtering: bool) -> None:
         self.set_class(filtering, "-filtering")
