@@ -13,10 +13,10 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main_screen import MainScreen
-from tui.screens.quit import QuitScreen
 from tui.widgets.module_tree import ModuleTree
+
+# Dialogs (help, quit) are imported when first opened: the first frame doesn't need them.
 
 
 class ModelTreeApp(App[None]):
@@ -65,9 +65,13 @@ class ModelTreeApp(App[None]):
 
     def key_rows(self) -> list[tuple[str, str]]:
         """(key, what it does) for the help screen, as currently bound."""
+        from tui.screens.help import key_rows
+
         return key_rows(self.keys_for)
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.key_rows()))
 
     async def action_quit(self) -> None:
@@ -75,6 +79,8 @@ class ModelTreeApp(App[None]):
         if editor is None or not editor.dirty:
             self.exit(return_code=0 if self.main.load_error is None else 1)
             return
+
+        from tui.screens.quit import QuitScreen
 
         async def chosen(choice: str | None) -> None:
             if choice == "quit":

@@ -22,14 +22,10 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Tree
 
-from tui.commands import ModelCommands
 from tui.core import human
-from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, ModuleNode, ValueNode
-from tui.screens.error import ErrorScreen
 from tui.screens.filter_actions import FilterActions
-from tui.screens.save_dialog import SaveDialog
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -39,7 +35,19 @@ from tui.widgets.value_tree import ValueTree, value_label
 from tui.widgets.warning_banner import WarningBanner
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from tui.core.edit import Edit, Editor
     from tui.core.write.save import SaveResult
+
+# First frame first: the editor, the dialogs, the palette's provider and the reader are
+# imported when first needed (after the first paint), not with this module.
+
+
+def _commands() -> type[Provider]:
+    from tui.commands import ModelCommands
+
+    return ModelCommands
 
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter",
                  "sort", "largest"}
@@ -48,7 +56,7 @@ MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "col
 class MainScreen(FilterActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
-    COMMANDS = {ModelCommands}
+    COMMANDS = {_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # see app.tcss
     BINDINGS = [
         # Space: a table row's tensor while the table has focus, else the module's subtree.
@@ -123,7 +131,9 @@ class MainScreen(FilterActions, Screen[None]):
         self.mtree.loading = True
         self.query_one(InfoBar).show(self.path, None, state="reading…")
         self.set_focus(self.mtree)
-        self.load()
+        # The reader's imports and the read start once the first frame is out: a thread
+        # importing modules holds the GIL the first paint needs.
+        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
@@ -149,12 +159,16 @@ class MainScreen(FilterActions, Screen[None]):
         self.add_class("-failed")
         self.query_one(InfoBar).show(self.path, None, state="could not be opened")
         self.query_one(NodeInfo).update(message.error or "")
+        from tui.screens.error import ErrorScreen
+
         self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
 
     def show_model(self, mf: ModelFile) -> None:
         # The model's objects live as long as the screen: keep the collector from re-scanning
         # them on every edit (a 10,000-tensor model has ~300,000 objects).
         gc.freeze()
+        from tui.core.edit import Editor
+
         self.mf, self.editor = mf, Editor(mf)
         self.set_class(mf.root is not None, "-model")
         self.query_one(WarningBanner).show(mf)
@@ -329,6 +343,8 @@ class MainScreen(FilterActions, Screen[None]):
         if self.mf is None or self.mf.root is None:
             return
         # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
+        from tui.screens.save_dialog import SaveDialog
+
         await self.app.push_screen(SaveDialog(self.mf),
                                    lambda result: self._saved(result, then_quit))
 
