@@ -113,7 +113,7 @@ async def test_t_cycles_the_sort_and_a_header_click_sorts(files):
         await pilot.press("t")  # largest first
         numels = [r.tensor.numel for r in table.rows]
         assert numels == sorted(numels, reverse=True) and names()[0] == "encoder.layers.1.weight"
-        assert "largest first" in table.border_title and "▼numel" in table.line_text(0)
+        assert "largest first" in table.border_title and "▼numel" in table.line_text(0).replace(" ", "")
         await pilot.press("t")  # by name
         assert names() == sorted(order)
         await pilot.press("t")

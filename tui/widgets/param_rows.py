@@ -122,7 +122,7 @@ def measure(source: Source) -> dict[str, int]:
     if source.widths:
         return source.widths
     w = dict.fromkeys(("name", "shape", "shape_c", "dtype", "dtype_c", "numel", "numel_c",
-                       "mark", "notes"), 0)
+                       "mark", "notes", "unknown"), 0)
     for r in source.rows:
         t = r.tensor
         w["name"] = max(w["name"], len(r.short))
@@ -135,6 +135,8 @@ def measure(source: Source) -> dict[str, int]:
         w["numel"] = max(w["numel"], len(f"{t.numel:,}"))
         w["numel_c"] = max(w["numel_c"], len(human.count(t.numel)))
         w["mark"] = max(w["mark"], len(mark(r, False)[0]))
+        if t.requires_grad is None and not r.buffer:
+            w["unknown"] = 1
         if not w["notes"] and (len(t.names) > 1 or r.non_persistent or t.quantized or t.note
                                or (not r.buffer and not t.can_require_grad)):
             w["notes"] = 1  # some row has a note: measured by the layout when it has room
@@ -180,9 +182,9 @@ def layout(width: int, w: dict[str, int], compact_notes: int = 0) -> Layout:
             "mark": 1 if "mark" in step else max(w["mark"], len(labels["mark"])),
             "shape": max(w["shape_c" if "shape" in step else "shape"], 5),
             "dtype": max(w["dtype_c" if "dtype" in step else "dtype"], 5),
-            "numel": max(w["numel_c" if "numel" in step else "numel"], 5),
+            "numel": max(w["numel_c" if "numel" in step else "numel"], 6),  # "▼numel"
         }
-        room = width - sum(fixed.values()) - GAP * 5
+        room = width - sum(fixed.values()) - GAP * 6  # (and one after the last column)
         if room >= min(NAME_WANT, max(w["name"], 4)) or step == STEPS[-1]:
             break
     name_w = max(min(max(w["name"], 4), room), 1)

@@ -111,11 +111,12 @@ class ParamTable(ScrollView, can_focus=True):
         self.source = src
         self.rows = src.ordered(self.sort) if src is not None else []
         if self._layout_key() != old:
-            self._layout_width = -1  # other widths: lay out again on the next line drawn
+            self._layout_width = -1  # other widths: lay out again
         self._lines.clear()
         self.set_reactive(ParamTable.cursor, 0)
         self.virtual_size = Size(self.virtual_size.width, len(self.rows) + 1)
         self.scroll_to(0, 0, animate=False, immediate=True)
+        self._get_layout()  # now, so the titles say what the next frame shows
         self._set_titles()
         self.refresh()
 
@@ -126,10 +127,14 @@ class ParamTable(ScrollView, can_focus=True):
         if self.source is None:
             self.border_title = self.border_subtitle = ""
             return
-        what = "largest tensors (L: back)" if self.largest else f"{len(self.rows):,} tensors"
-        self.border_title = f"{what} · {pr.SORT_WORDS[self.sort]}"
+        if self.largest:  # biggest first by construction: the order is said only if other
+            self.border_title = "largest tensors · L: back" + (
+                "" if self.sort != "name" else f" · {pr.SORT_WORDS[self.sort]}")
+        else:
+            self.border_title = f"{len(self.rows):,} tensors · {pr.SORT_WORDS[self.sort]}"
         compact = self._layout is not None and self._layout.columns[0].compact
-        self.border_subtitle = (f"● yes ○ no ? unknown {pr.BUFFER_GLYPH} buffer"
+        unknown = "? unknown " if pr.measure(self.source)["unknown"] else ""
+        self.border_subtitle = (f"● yes ○ no {unknown}{pr.BUFFER_GLYPH} buffer"
                                 if compact else "")
 
     def cycle_sort(self) -> None:
@@ -249,6 +254,7 @@ class ParamTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._layout_width = -1
         self._lines.clear()
+        self._get_layout()
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -289,13 +295,14 @@ class ParamTable(ScrollView, can_focus=True):
 
     def _header(self, layout: pr.Layout, width: int, base: Style) -> Strip:
         style = base + self._style("header")
-        # The sorted column's arrow goes in the gap before its label (no column widens).
         arrow = {"size": ("numel", "▼"), "name": ("name", "▲")}.get(self.sort, ("", ""))
         segs = []
         for col in layout.columns:
-            mark = arrow[1] if col.key == arrow[0] else " "
-            segs.append(Segment(mark.ljust(pr.GAP), style))
-            segs.append(Segment(_fit(col.label, col.width, col.right), style))
+            label = col.label
+            if col.key == arrow[0]:  # the sorted column (numel is at least 6 wide for it)
+                label = f"{arrow[1]}{label}" if col.right else f"{label} {arrow[1]}"
+            segs.append(Segment(" " * pr.GAP, style))
+            segs.append(Segment(_fit(label, col.width, col.right), style))
         return Strip(segs).adjust_cell_length(width, style)
 
     def _row(self, row: pr.Row, index: int, layout: pr.Layout, width: int, base: Style) -> Strip:
