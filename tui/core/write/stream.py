@@ -29,6 +29,16 @@ class Blob:
     offset: int = 0  # absolute offset in `path`
     crc: int | None = None  # CRC-32 of exactly these bytes, when known (copied zip entries)
     data: memoryview | None = None
+    cast: tuple[str, str] | None = None  # (source dtype, written dtype): nbytes counts written bytes
+
+    def source_range(self, start: int, length: int) -> tuple[int, int]:
+        """The source bytes behind written bytes [start, start+length) (whole elements)."""
+        if self.cast is None:
+            return start, length
+        from tui.core.write.cast import itemsize
+
+        si, di = itemsize(self.cast[0]), itemsize(self.cast[1])
+        return start // di * si, length // di * si
 
 
 class Progress:
@@ -89,6 +99,8 @@ class Sources:
              length: int | None = None, want_crc: bool = False) -> int | None:
         """Append blob bytes [start, start+length) to dst; return their CRC-32 if asked."""
         n = blob.nbytes - start if length is None else length
+        if blob.cast is not None:
+            return self._copy_cast(blob, dst, progress, start, n, want_crc)
         if blob.data is not None:
             view = blob.data[start:start + n]
             crc = zlib.crc32(view) if want_crc else None
@@ -112,8 +124,36 @@ class Sources:
             progress.add(got)
         return crc if want_crc else None
 
+    def _copy_cast(self, blob: Blob, dst: int, progress: Progress, start: int, n: int,
+                   want_crc: bool) -> int | None:
+        """Read source elements a chunk at a time, convert, write (memory: ~3 chunks)."""
+        from tui.core.write.cast import convert, itemsize
+
+        src_dt, dst_dt = blob.cast
+        unit = itemsize(src_dt) * itemsize(dst_dt)
+        step = max(CHUNK // 2 // unit * unit, unit)
+        crc = 0
+        s_start, s_len = blob.source_range(start, n)
+        plain = Blob(blob.nbytes, blob.path, blob.offset, data=blob.data)
+        pos, end = s_start, s_start + s_len
+        while pos < end:
+            take = min(step, end - pos)
+            out = convert(self.read(plain, pos, take), src_dt, dst_dt)
+            if want_crc:
+                crc = zlib.crc32(out, crc)
+            write_all(dst, out)
+            progress.add(len(out))
+            pos += take
+        return crc if want_crc else None
+
     def read(self, blob: Blob, start: int, length: int) -> bytes:
-        """A small range into memory (pickles, strided tensors)."""
+        """A small range into memory (pickles, strided tensors); cast blobs come converted."""
+        if blob.cast is not None:
+            from tui.core.write.cast import convert
+
+            s_start, s_len = blob.source_range(start, length)
+            plain = Blob(blob.nbytes, blob.path, blob.offset, data=blob.data)
+            return convert(self.read(plain, s_start, s_len), *blob.cast)
         if blob.data is not None:
             return bytes(blob.data[start:start + length])
         out = bytearray(length)

@@ -1,0 +1,94 @@
+"""Floating-point casts on raw little-endian bytes, bitwise what torch's `.to(dtype)` gives.
+
+numpy has float16 (round to nearest even, as torch) but no bfloat16 or float8, so:
+- to bfloat16: the float32 bits rounded to nearest even on the low 16 bits (torch's
+  `round_to_nearest_even`), NaN → 0x7FC0 (sign kept), as c10 does;
+- from bfloat16: the 16 bits shifted up into a float32 (exact);
+- float8 (e4m3fn, e5m2): decoded through a 256-entry table (every value is exact in
+  float32);
+- float64 → float16/bfloat16 goes through float32 first, as torch's CPU kernel does
+  (c10::Half and c10::BFloat16 are built from a float).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from tui.core.model import DTYPE_SIZES
+
+_NP = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+
+
+def itemsize(dtype: str) -> int:
+    return int(DTYPE_SIZES[dtype])
+
+
+@cache
+def _fp8_table(dtype: str) -> np.ndarray:
+    """float32 value of every float8 byte."""
+    exp_bits, man_bits, bias = (4, 3, 7) if dtype == "float8_e4m3fn" else (5, 2, 15)
+    out = np.empty(256, dtype=np.float32)
+    for b in range(256):
+        sign = -1.0 if b & 0x80 else 1.0
+        e = (b >> man_bits) & ((1 << exp_bits) - 1)
+        m = b & ((1 << man_bits) - 1)
+        if dtype == "float8_e4m3fn" and e == 15 and m == 7:
+            v = float("nan")
+        elif dtype == "float8_e5m2" and e == 31:
+            v = float("nan") if m else sign * float("inf")
+        elif e == 0:
+            v = sign * m * 2.0 ** (1 - bias - man_bits)
+        else:
+            v = sign * (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
+        out[b] = v
+    return out
+
+
+def to_float32(raw: bytes | memoryview, dtype: str) -> np.ndarray:
+    """Decode little-endian elements of `dtype` to float32 (exact for 16/8-bit types)."""
+    if dtype == "bfloat16":
+        return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+    if dtype in ("float8_e4m3fn", "float8_e5m2"):
+        return _fp8_table(dtype)[np.frombuffer(raw, dtype=np.uint8)]
+    return np.frombuffer(raw, dtype=np.dtype(_NP[dtype]).newbyteorder("<")).astype(np.float32)
+
+
+def to_float64(raw: bytes | memoryview, dtype: str) -> np.ndarray:
+    """Decode to float64 for comparisons (float64 stays exact; integers and bool too)."""
+    if dtype == "float64":
+        return np.frombuffer(raw, dtype="<f8")
+    if dtype in ("float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        return to_float32(raw, dtype).astype(np.float64)
+    ints = {"int64": "<i8", "int32": "<i4", "int16": "<i2", "int8": "i1", "uint8": "u1",
+            "uint16": "<u2", "uint32": "<u4", "uint64": "<u8", "bool": "u1"}
+    if dtype in ints:
+        return np.frombuffer(raw, dtype=ints[dtype]).astype(np.float64)
+    raise ValueError(f"can't compare values of dtype {dtype}")
+
+
+def _bf16_bits(f32: np.ndarray) -> np.ndarray:
+    u = f32.view(np.uint32)
+    out = ((u + (np.uint32(0x7FFF) + ((u >> 16) & 1))) >> 16).astype(np.uint16)
+    nan = np.isnan(f32)
+    if nan.any():
+        out[nan] = (0x7FC0 | ((u[nan] >> 16) & 0x8000)).astype(np.uint16)
+    return out
+
+
+def convert(raw: bytes | memoryview, src: str, dst: str) -> bytes:
+    """Elements of `src` → bytes of `dst` (whole elements only)."""
+    if src == dst:
+        return bytes(raw)
+    if src == "float64" and dst == "float32":
+        return np.frombuffer(raw, dtype="<f8").astype("<f4").tobytes()
+    f32 = to_float32(raw, src) if src != "float64" else \
+        np.frombuffer(raw, dtype="<f8").astype(np.float32)
+    if dst == "float32":
+        return f32.astype("<f4").tobytes()
+    if dst == "float16":
+        return f32.astype("<f2").tobytes()
+    if dst == "bfloat16":
+        return _bf16_bits(f32).astype("<u2").tobytes()
+    raise ValueError(f"can't cast to {dst}")
