@@ -2,7 +2,10 @@
 
 numpy has float16 (round to nearest even, as torch) but no bfloat16 or float8, so:
 - to bfloat16: the float32 bits rounded to nearest even on the low 16 bits (torch's
-  `round_to_nearest_even`), NaN → 0x7FC0 (sign kept), as c10 does;
+  `round_to_nearest_even`); NaN → 0xFFFF from float32/float64 (torch's vectorized CPU
+  kernel) and 0x7FC0 from the narrower types (torch's scalar path);
+- to float16: numpy's rounding (nearest even), NaN quieted (bit 9 set) as the F16C
+  instruction torch uses does — numpy alone keeps signalling NaNs signalling;
 - from bfloat16: the 16 bits shifted up into a float32 (exact);
 - float8 (e4m3fn, e5m2): decoded through a 256-entry table (every value is exact in
   float32);
@@ -27,22 +30,20 @@ def itemsize(dtype: str) -> int:
 
 @cache
 def _fp8_table(dtype: str) -> np.ndarray:
-    """float32 value of every float8 byte."""
-    exp_bits, man_bits, bias = (4, 3, 7) if dtype == "float8_e4m3fn" else (5, 2, 15)
+    """float32 value of every float8 byte (NaN payloads as torch widens them)."""
+    b = np.arange(256, dtype=np.uint16)
+    if dtype == "float8_e5m2":  # the top byte of a float16
+        out = (b << 8).astype("<u2").view(np.float16).astype(np.float32)
+        nan = np.isnan(out)
+        out.view(np.uint32)[nan] |= 0x00400000  # widened NaNs come out quiet
+        return out
     out = np.empty(256, dtype=np.float32)
-    for b in range(256):
-        sign = -1.0 if b & 0x80 else 1.0
-        e = (b >> man_bits) & ((1 << exp_bits) - 1)
-        m = b & ((1 << man_bits) - 1)
-        if dtype == "float8_e4m3fn" and e == 15 and m == 7:
-            v = float("nan")
-        elif dtype == "float8_e5m2" and e == 31:
-            v = float("nan") if m else sign * float("inf")
-        elif e == 0:
-            v = sign * m * 2.0 ** (1 - bias - man_bits)
-        else:
-            v = sign * (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
-        out[b] = v
+    for v in range(256):  # e4m3fn: 4 exponent bits (bias 7), 3 mantissa bits, no inf
+        sign = -1.0 if v & 0x80 else 1.0
+        e, m = (v >> 3) & 0xF, v & 7
+        out[v] = sign * (m * 2.0 ** -9 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7))
+    bits = out.view(np.uint32)
+    bits[0x7F], bits[0xFF] = 0x7FF00000, 0xFFF00000  # S.1111.111 is NaN
     return out
 
 
@@ -68,12 +69,12 @@ def to_float64(raw: bytes | memoryview, dtype: str) -> np.ndarray:
     raise ValueError(f"can't compare values of dtype {dtype}")
 
 
-def _bf16_bits(f32: np.ndarray) -> np.ndarray:
+def _bf16_bits(f32: np.ndarray, nan_bits: int) -> np.ndarray:
     u = f32.view(np.uint32)
     out = ((u + (np.uint32(0x7FFF) + ((u >> 16) & 1))) >> 16).astype(np.uint16)
     nan = np.isnan(f32)
     if nan.any():
-        out[nan] = (0x7FC0 | ((u[nan] >> 16) & 0x8000)).astype(np.uint16)
+        out[nan] = nan_bits
     return out
 
 
@@ -88,7 +89,14 @@ def convert(raw: bytes | memoryview, src: str, dst: str) -> bytes:
     if dst == "float32":
         return f32.astype("<f4").tobytes()
     if dst == "float16":
-        return f32.astype("<f2").tobytes()
+        with np.errstate(over="ignore", invalid="ignore"):
+            half = f32.astype("<f2")
+        nan = np.isnan(f32)
+        if nan.any():  # sign, quiet NaN, the top 10 payload bits
+            u = f32.view(np.uint32)[nan]
+            half.view("<u2")[nan] = (((u >> 16) & 0x8000) | 0x7E00 | ((u >> 13) & 0x3FF)).astype(np.uint16)
+        return half.tobytes()
     if dst == "bfloat16":
-        return _bf16_bits(f32).astype("<u2").tobytes()
+        nan_bits = 0xFFFF if src in ("float32", "float64") else 0x7FC0
+        return _bf16_bits(f32, nan_bits).astype("<u2").tobytes()
     raise ValueError(f"can't cast to {dst}")
