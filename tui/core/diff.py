@@ -150,7 +150,12 @@ def _load(d: Diff) -> LoadReport | None:
     model, weights, s, side = (d.a, d.b, d.surgery_b, "a") if arch_a else (d.b, d.a, d.surgery_a, "b")
     if model.root is None:
         return None
+    from tui.core.write.surgery_out import metadata as renamed
+
     keys = [(new, tuple(t.shape)) for new, _, t in _side(weights, s)]
-    report = load_report(model.root, keys, model_side=side)
-    report.proposal = propose(model.root, keys, report)
+    obj = weights.source.model_obj if weights.source is not None else None
+    meta = getattr(obj, "_metadata", None) if module_state(obj) is None else None
+    meta = meta if isinstance(meta, dict) else None
+    report = load_report(model.root, keys, model_side=side, metadata=renamed(meta, s) if s else meta)
+    report.proposal = propose(model.root, keys, report, meta)
     return report

@@ -5,8 +5,10 @@ are visited pre-order over `_modules` (shared modules under every name); each mo
 expects its non-None parameters then its persistent buffers (missing keys, in that
 order), reports keys under its prefix whose first part is neither a child (None
 children count) nor a local tensor (unexpected keys, in the weights' order), and a
-shape that differs (size mismatch; a 0-dim parameter takes a [1] tensor). The message
-is torch's, word for word.
+shape that differs (size mismatch; a 0-dim parameter takes a [1] tensor). torch's
+batch/instance norms fill in a missing `num_batches_tracked` when the weights' metadata
+gives no version ≥ 2 (as `_NormBase._load_from_state_dict` does). The message is
+torch's, word for word.
 
 `propose` finds the `--rename` (or `--extract`) that makes the keys match when they
 differ by a consistent prefix.
@@ -82,13 +84,31 @@ def expected_keys(root: ModuleNode) -> list[str]:
     return out
 
 
-def load_report(root: ModuleNode, keys: list[tuple[str, Shape]], model_side: str = "a") -> LoadReport:
+_NORMS = ("torch.nn.modules.batchnorm.", "torch.nn.modules.instancenorm.")
+
+
+def _fills_batches(node: ModuleNode, prefix: str, metadata: dict | None) -> bool:
+    """_NormBase adds num_batches_tracked itself when the weights predate version 2."""
+    if not (node.type or "").startswith(_NORMS):
+        return False
+    meta = metadata.get(prefix[:-1], {}) if isinstance(metadata, dict) else {}
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return not isinstance(version, int) or version < 2
+
+
+def load_report(root: ModuleNode, keys: list[tuple[str, Shape]], model_side: str = "a",
+                metadata: dict | None = None) -> LoadReport:
+    """`metadata`: the weights' `_metadata` (module prefix → {"version": n}), if any."""
     r = LoadReport(model_side, root.short_type)
     stack: list[tuple[ModuleNode, str, list[tuple[str, Shape]]]] = [(root, "", keys)]
     while stack:
         node, prefix, local_keys = stack.pop()
         given = dict(local_keys)
         local = _local(node)
+        nbt = prefix + "num_batches_tracked"
+        if nbt not in given and any(n == "num_batches_tracked" for n, _, _ in local) \
+                and _fills_batches(node, prefix, metadata):
+            given[nbt] = ()
         names = {n for n, _, _ in local}
         for n, shape, lazy in local:
             key = prefix + n
@@ -113,6 +133,12 @@ def load_report(root: ModuleNode, keys: list[tuple[str, Shape]], model_side: str
     return r
 
 
+def _meta(metadata: dict | None, s: Surgery) -> dict | None:
+    from tui.core.write.surgery_out import metadata as renamed
+
+    return renamed(metadata, s)
+
+
 def _suffixes(name: str) -> list[tuple[str, str]]:
     """(prefix, rest) at every dot, longest rest first: a.b.c → ("", a.b.c), ("a.", b.c), …"""
     out = [("", name)]
@@ -124,7 +150,7 @@ def _suffixes(name: str) -> list[tuple[str, str]]:
 
 
 def propose(root: ModuleNode, keys: list[tuple[str, Shape]], report: LoadReport,
-            limit: int = 8) -> Surgery | None:
+            metadata: dict | None = None, limit: int = 8) -> Surgery | None:
     """The prefix rename (or extract) that leaves the fewest problems, if it helps."""
     if not (report.missing and report.unexpected):
         return None
@@ -148,7 +174,8 @@ def propose(root: ModuleNode, keys: list[tuple[str, Shape]], report: LoadReport,
             cands.append(Surgery(extract=old[:-1]))
         for s in cands:
             mapped = [(s.out_name(k), shape) for k, shape in keys]
-            score = load_report(root, [(k, sh) for k, sh in mapped if k is not None]).problems
+            kept = [(k, sh) for k, sh in mapped if k is not None]
+            score = load_report(root, kept, metadata=_meta(metadata, s)).problems
             if score < best_score:
                 best, best_score = s, score
     return best

@@ -53,7 +53,12 @@ def to_float32(raw: bytes | memoryview, dtype: str) -> np.ndarray:
         return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
     if dtype in ("float8_e4m3fn", "float8_e5m2"):
         return _fp8_table(dtype)[np.frombuffer(raw, dtype=np.uint8)]
-    return np.frombuffer(raw, dtype=np.dtype(_NP[dtype]).newbyteorder("<")).astype(np.float32)
+    out = np.frombuffer(raw, dtype=np.dtype(_NP[dtype]).newbyteorder("<")).astype(np.float32)
+    if dtype == "float16":  # torch (F16C) widens signalling NaNs quiet; numpy keeps them
+        nan = np.isnan(out)
+        if nan.any():
+            out.view(np.uint32)[nan] |= 0x00400000
+    return out
 
 
 def to_float64(raw: bytes | memoryview, dtype: str) -> np.ndarray:
