@@ -64,6 +64,27 @@ class Diff:
     def of(self, status: str) -> list[DiffEntry]:
         return [e for e in self.entries if e.status == status]
 
+    def layout(self) -> dict[str, tuple[list[str], list[DiffEntry]]]:
+        """module prefix → (child module prefixes, its own tensors), in entry order."""
+        out: dict[str, tuple[list[str], list[DiffEntry]]] = {"": ([], [])}
+        for e in self.entries:
+            parts = e.name.split(".")
+            for i in range(1, len(parts)):
+                parent, me = ".".join(parts[:i - 1]), ".".join(parts[:i])
+                if me not in out:
+                    out[me] = ([], [])
+                    out[parent][0].append(me)
+            out[e.module][1].append(e)
+        return out
+
+    def worst(self, prefix: str) -> str:
+        """The status that best describes a module: the most serious one under it."""
+        c = self.modules.get(prefix, {})
+        for s in ("mismatch", "only_a", "only_b", "changed"):
+            if c.get(s):
+                return s
+        return "same"
+
     def rollup(self) -> None:
         """Counts per module prefix (every ancestor of every name, the root as "")."""
         mods: dict[str, dict[str, int]] = {"": {}}
