@@ -167,3 +167,30 @@ def test_headless_json_and_exit_codes(files, tmp_path, capsys):
     assert all(v["bitwise_equal"] for v in doc["values"]) and len(doc["values"]) == 4
     assert main([str(files["bare"]), str(tmp_path / "missing.pth"), "--diff"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_diff_reads_no_torch(files):
+    """Comparing (values too) stays on the torch-free read path."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tui.core.read.reader import open_model\n"
+            "from tui.core.diff import compare\nfrom tui.core.diff_values import fill_values\n"
+            f"d = compare(open_model({str(files['bare'])!r}), open_model({str(files['dp_sd'])!r}))\n"
+            "fill_values(d)\nassert d.load.proposal is not None\n"
+            "print('torch' in sys.modules)")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root)
+    assert out.stdout.strip() == "False"
+
+
+def test_safetensors_side(files, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    sd = torch.load(files["dp_sd"], weights_only=True)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / "w.safetensors"))
+    assert main([str(files["dp_sd"]), str(tmp_path / "w.safetensors"), "--diff", "--values"]) == 0
+    assert "bitwise equal: 4" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(files["dp_sd"]), str(tmp_path / "w.safetensors"), "--print"])

@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.other is not None:
         from tui.headless.diff import main as diff_main
 
+        if args.print_ or args.save or args.scan or args.ops or args.rename or args.drop \
+                or args.extract or args.dtype:
+            parser().error("with two files only --diff, --json, --values and --key apply")
         if args.diff or args.json:
             return diff_main(args)
         from tui.diff_app import run_diff_app
