@@ -140,3 +140,32 @@ def check(s: Surgery, names: list[str]) -> None:
             raise SurgeryError(f"--rename {old}={new}: no tensor name starts with {old!r}")
         kept = [new + n[len(old):] if n.startswith(old) else n for n in kept]
     name_map(s, names)
+
+
+def module_note(s: Surgery, prefix: str) -> str:
+    """How the tree shows a module under the surgery: dropped, left out, or renamed."""
+    if not s.renames_names or not prefix:
+        return ""
+    if any(matches(prefix, p) for p in s.drops):
+        return "✗ dropped"
+    if s.extract and not (prefix == s.extract or prefix.startswith(s.extract + ".")):
+        return "" if s.extract.startswith(prefix + ".") else "✗ not extracted"
+    probe = s.out_name(prefix + ".\0")
+    if probe is None:
+        return ""
+    new = probe[:-2]
+    return "" if new == prefix else f"→ {new or '(top level)'}"
+
+
+def tensor_note(s: Surgery, name: str, dtype: str) -> str:
+    """How the table shows one tensor: dropped, renamed, cast."""
+    out = []
+    if s.renames_names:
+        new = s.out_name(name)
+        if new is None:
+            return "✗ not saved"
+        if new != name:
+            out.append(f"→ {new}")
+    if s.dtype and s.cast_to(dtype) != dtype:
+        out.append(f"→ {s.dtype}")
+    return ", ".join(out)
