@@ -16,6 +16,7 @@ from tui.core.diff import compare
 from tui.core.diff_values import fill_values
 from tui.core.edit import Editor
 from tui.core.read.reader import open_model
+from tui.core.surgery import Surgery
 from tui.core.write.save import save
 
 
@@ -194,3 +195,20 @@ def test_safetensors_side(files, tmp_path, capsys):
     assert "bitwise equal: 4" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(files["dp_sd"]), str(tmp_path / "w.safetensors"), "--print"])
+
+
+def test_values_stream_in_chunks(files, monkeypatch):
+    """Tiny chunks give the same figures (bitwise and numeric) as one chunk."""
+    import tui.core.diff_values as dv
+
+    a, b = open_model(str(files["article"])), open_model(str(files["lightning"]))
+    whole = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
+    fill_values(whole)
+    monkeypatch.setattr(dv, "CHUNK_ELEMS", 7)
+    small = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
+    fill_values(small)
+    assert [(e.bitwise_equal, e.max_abs) for e in whole.entries] == \
+        [(e.bitwise_equal, e.max_abs) for e in small.entries]
+    for x, y in zip(whole.entries, small.entries, strict=True):
+        assert x.rel_l2 == pytest.approx(y.rel_l2, rel=1e-12)
+    assert any(e.status == "changed" for e in small.entries)

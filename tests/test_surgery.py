@@ -226,3 +226,15 @@ def test_cli_surgery(built, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rename can't apply to a full model" in err
     assert main([str(built["tied_weights"]), "--rename", "nomatch", "--save", str(tmp_path / "g.pth")]) == 1
+
+
+def test_cast_streams_in_chunks(built, tmp_path, monkeypatch):
+    """Tiny chunks: the conversion is the same when a tensor spans many of them."""
+    import tui.core.write.stream as stream
+
+    monkeypatch.setattr(stream, "CHUNK", 40)
+    src = torch.load(built["values"], weights_only=True)
+    _save(built["values"], tmp_path / "o.pth", "state_dict", dtype="bfloat16")
+    got = torch.load(tmp_path / "o.pth", weights_only=True)
+    for k, v in src.items():
+        assert same_bits(got[k], v.to(torch.bfloat16) if v.dtype in FLOATS else v), k

@@ -37,8 +37,9 @@ def _out(mf: ModelFile) -> tuple[dict[str, OutTensor], str]:
         return {}, e.problem
 
 
-def chunks(sources: Sources, t: OutTensor, step: int = CHUNK_ELEMS) -> Iterator[bytes]:
+def chunks(sources: Sources, t: OutTensor, step: int | None = None) -> Iterator[bytes]:
     """The tensor's elements in row-major order, `step` elements at a time."""
+    step = step or CHUNK_ELEMS
     if t.contiguous:
         base = t.offset * t.itemsize
         for i in range(0, t.numel, step):
