@@ -121,15 +121,17 @@ def load_report(root: ModuleNode, keys: list[tuple[str, Shape]], model_side: str
             if not lazy and got != shape:
                 r.size_mismatch.append((key, given[key], shape))
         kids = {c.key for c in node.children} | set(node.none_children)
-        for key, _ in local_keys:
+        under: dict[str, list[tuple[str, Shape]]] = {}  # first name part → its keys, in order
+        for key, shape in local_keys:
             if not key.startswith(prefix):
                 continue
             head, dot, _ = key[len(prefix):].partition(".")
             if (dot and head not in kids) or (not dot and head not in names):
                 r.unexpected.append(key)
+            if dot:
+                under.setdefault(head, []).append((key, shape))
         for c in reversed(node.children):
-            cp = f"{prefix}{c.key}."
-            stack.append((c, cp, [(k, s) for k, s in local_keys if k.startswith(cp)]))
+            stack.append((c, f"{prefix}{c.key}.", under.get(c.key, [])))
     return r
 
 

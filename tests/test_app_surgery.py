@@ -1,0 +1,110 @@
+"""Checkpoint surgery from the keyboard: rename (dialog prefilled from the selection),
+drop/restore, extract, the dtype in the save dialog; undoable, shown before saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from app_support import SIZE, copy_to, loaded, sync, tree_lines
+from save_support import same_bits
+from textual.widgets import Input
+from torch_models import build_article_full_model, build_data_parallel_state_dict
+
+from tui.app import ModelTreeApp
+from tui.screens.rename_dialog import RenameDialog
+from tui.screens.save_dialog import SaveDialog
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("surgery_app")
+    return {"article": build_article_full_model(d).path,
+            "dp": build_data_parallel_state_dict(d).path}
+
+
+def table_notes(app: ModelTreeApp) -> list[str]:
+    return [str(app.table.get_row_at(i)[-1]) for i in range(app.table.row_count)]
+
+
+async def _save(app, pilot, path: Path, fmt: str, dtype: str | None = None) -> None:
+    await pilot.press("s")
+    assert isinstance(app.screen, SaveDialog)
+    app.screen.query_one(f"#{fmt}").value = True
+    if dtype:
+        app.screen.query_one(f"#{dtype}").value = True
+    app.screen.query_one("#path", Input).value = str(path)
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@sync
+async def test_rename_dialog_prefilled_and_undoable(built, tmp_path):
+    src = copy_to(built["dp"], tmp_path)
+    app = ModelTreeApp(str(src))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("down", "r")  # the `module` node
+        assert isinstance(app.screen, RenameDialog)
+        assert app.screen.query_one("#old", Input).value == "module."
+        app.screen.query_one("#new", Input).value = ""
+        await pilot.press("enter")
+        assert app.editor.surgery.renames == (("module.", ""),)
+        assert "module → (top level)" in tree_lines(app)[1]
+        assert any("→ net.0.weight" in n for n in table_notes(app))
+        await pilot.press("ctrl+z")
+        assert app.editor.surgery.empty and "→" not in tree_lines(app)[1]
+        await pilot.press("ctrl+y")
+        await _save(app, pilot, tmp_path / "plain.pth", "state_dict", "bfloat16")
+    sd = torch.load(tmp_path / "plain.pth", weights_only=True)
+    ref = torch.load(built["dp"], weights_only=True)
+    assert list(sd) == [k[len("module."):] for k in ref]
+    assert all(same_bits(sd[k[7:]], v.to(torch.bfloat16)) for k, v in ref.items())
+
+
+@sync
+async def test_drop_restore_and_extract(built, tmp_path):
+    src = copy_to(built["article"], tmp_path)
+    app = ModelTreeApp(str(src))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("end", "d")  # drop fc
+        assert app.editor.surgery.drops == ("fc",)
+        assert tree_lines(app)[-1].endswith("✗ dropped")
+        assert all(n.startswith("✗ not saved") for n in table_notes(app))
+        await pilot.press("d")  # restore
+        assert app.editor.surgery.empty and not tree_lines(app)[-1].endswith("dropped")
+        await pilot.press("d", "home", "down", "down", "x")  # drop fc again; extract layer1
+        assert app.editor.surgery.extract == "layer1"
+        assert "✗ not extracted" in tree_lines(app)[1]
+        await _save(app, pilot, tmp_path / "layer1.pth", "full")
+        await pilot.press("ctrl+z")
+        assert app.editor.surgery.extract is None and app.editor.surgery.drops == ("fc",)
+        await _save(app, pilot, tmp_path / "nofc.safetensors", "safetensors")
+    ref = torch.load(built["article"], weights_only=False)
+    got = torch.load(tmp_path / "layer1.pth", weights_only=False)
+    assert type(got) is type(ref.layer1)
+    assert all(same_bits(got.state_dict()[k], v) for k, v in ref.layer1.state_dict().items())
+    from safetensors.torch import load_file
+
+    assert sorted(load_file(str(tmp_path / "nofc.safetensors"))) == sorted(
+        k for k in ref.state_dict() if not k.startswith("fc."))
+
+
+@sync
+async def test_full_model_refuses_rename_in_the_dialog(built, tmp_path):
+    src = copy_to(built["article"], tmp_path)
+    app = ModelTreeApp(str(src))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("end", "d")
+        await pilot.press("s")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "x.pth")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, SaveDialog)
+        assert "drop can't apply to a full model" in str(app.screen.query_one("#error").render())
+    assert not (tmp_path / "x.pth").exists()
