@@ -238,3 +238,16 @@ def test_cast_streams_in_chunks(built, tmp_path, monkeypatch):
     got = torch.load(tmp_path / "o.pth", weights_only=True)
     for k, v in src.items():
         assert same_bits(got[k], v.to(torch.bfloat16) if v.dtype in FLOATS else v), k
+
+
+def test_json_preview(built, capsys):
+    import json
+
+    from tui.cli import main
+
+    assert main([str(built["data_parallel_state_dict"]), "--rename", "module.=", "--drop",
+                 "module.net.2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["surgery"]["names"] == {"module.net.0.weight": "net.0.weight",
+                                       "module.net.0.bias": "net.0.bias",
+                                       "module.net.2.weight": None, "module.net.2.bias": None}

@@ -126,7 +126,12 @@ def _headless(args: argparse.Namespace) -> int:
     if args.json:
         from tui.core.report import to_json
 
-        write_json(to_json(mf), sys.stdout)
+        doc = to_json(mf)
+        if not editor.surgery.empty:  # --rename/--drop/--extract/--dtype previewed
+            from tui.core.surgery import preview
+
+            doc["surgery"] = preview(editor.surgery, editor.names())
+        write_json(doc, sys.stdout)
     if args.print_:
         from tui.printing import make_console, print_model
 

@@ -169,3 +169,10 @@ def tensor_note(s: Surgery, name: str, dtype: str) -> str:
     if s.dtype and s.cast_to(dtype) != dtype:
         out.append(f"→ {s.dtype}")
     return ", ".join(out)
+
+
+def preview(s: Surgery, names: list[str]) -> dict:
+    """What `--json` shows before saving: the edits, and every name that changes."""
+    changed = {n: new for n, new in name_map(s, names).items() if new != n}
+    return {"renames": [f"{old}={new}" for old, new in s.renames], "drops": list(s.drops),
+            "extract": s.extract, "dtype": s.dtype, "names": changed}
