@@ -24,8 +24,8 @@ def built(tmp_path_factory) -> dict[str, Path]:
             "dp": build_data_parallel_state_dict(d).path}
 
 
-def table_notes(app: ModelTreeApp) -> list[str]:
-    return [str(app.table.get_row_at(i)[-1]) for i in range(app.table.row_count)]
+def table_notes(main) -> list[str]:
+    return [str(main.table.get_row_at(i)[-1]) for i in range(main.table.row_count)]
 
 
 async def _save(app, pilot, path: Path, fmt: str, dtype: str | None = None) -> None:
@@ -45,17 +45,17 @@ async def test_rename_dialog_prefilled_and_undoable(built, tmp_path):
     src = copy_to(built["dp"], tmp_path)
     app = ModelTreeApp(str(src))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        main = await loaded(pilot)
         await pilot.press("down", "r")  # the `module` node
         assert isinstance(app.screen, RenameDialog)
         assert app.screen.query_one("#old", Input).value == "module."
         app.screen.query_one("#new", Input).value = ""
         await pilot.press("enter")
-        assert app.editor.surgery.renames == (("module.", ""),)
-        assert "module → (top level)" in tree_lines(app)[1]
-        assert any("→ net.0.weight" in n for n in table_notes(app))
+        assert main.editor.surgery.renames == (("module.", ""),)
+        assert tree_lines(main)[1] == "? module 212 → (top level)"
+        assert any("→ net.0.weight" in n for n in table_notes(main))
         await pilot.press("ctrl+z")
-        assert app.editor.surgery.empty and "→" not in tree_lines(app)[1]
+        assert main.editor.surgery.empty and "→" not in tree_lines(main)[1]
         await pilot.press("ctrl+y")
         await _save(app, pilot, tmp_path / "plain.pth", "state_dict", "bfloat16")
     sd = torch.load(tmp_path / "plain.pth", weights_only=True)
@@ -69,19 +69,21 @@ async def test_drop_restore_and_extract(built, tmp_path):
     src = copy_to(built["article"], tmp_path)
     app = ModelTreeApp(str(src))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        main = await loaded(pilot)
         await pilot.press("end", "d")  # drop fc
-        assert app.editor.surgery.drops == ("fc",)
-        assert tree_lines(app)[-1].endswith("✗ dropped")
-        assert all(n.startswith("✗ not saved") for n in table_notes(app))
+        assert main.editor.surgery.drops == ("fc",)
+        assert tree_lines(main)[-1].endswith("✗ dropped")
+        assert all(n.startswith("✗ not saved") for n in table_notes(main))
         await pilot.press("d")  # restore
-        assert app.editor.surgery.empty and not tree_lines(app)[-1].endswith("dropped")
-        await pilot.press("d", "home", "down", "down", "x")  # drop fc again; extract layer1
-        assert app.editor.surgery.extract == "layer1"
-        assert "✗ not extracted" in tree_lines(app)[1]
+        assert main.editor.surgery.empty and not tree_lines(main)[-1].endswith("dropped")
+        await pilot.press("home", "down", "down", "x")  # extract layer1
+        assert main.editor.surgery.extract == "layer1"
+        assert "✗ not extracted" in tree_lines(main)[1]
         await _save(app, pilot, tmp_path / "layer1.pth", "full")
+        assert not isinstance(app.screen, SaveDialog)
         await pilot.press("ctrl+z")
-        assert app.editor.surgery.extract is None and app.editor.surgery.drops == ("fc",)
+        assert main.editor.surgery.empty
+        await pilot.press("end", "d")
         await _save(app, pilot, tmp_path / "nofc.safetensors", "safetensors")
     ref = torch.load(built["article"], weights_only=False)
     got = torch.load(tmp_path / "layer1.pth", weights_only=False)
@@ -98,8 +100,9 @@ async def test_full_model_refuses_rename_in_the_dialog(built, tmp_path):
     src = copy_to(built["article"], tmp_path)
     app = ModelTreeApp(str(src))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        main = await loaded(pilot)
         await pilot.press("end", "d")
+        assert main.editor.surgery.drops == ("fc",)
         await pilot.press("s")
         app.screen.query_one("#path", Input).value = str(tmp_path / "x.pth")
         await pilot.press("enter")

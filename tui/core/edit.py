@@ -194,6 +194,10 @@ class Editor:
         self._differs = 0
         self._saved_surgery = self.surgery
 
+    def mark_surgery_saved(self) -> None:
+        """The surgery went into a saved file (any format applies it)."""
+        self._saved_surgery = self.surgery
+
     def affected(self, edit: Edit) -> list[ModuleNode]:
         """Nodes whose counts the edit moved (found while applying it, not walked again)."""
         return edit.nodes

@@ -130,11 +130,13 @@ def check(s: Surgery, names: list[str]) -> None:
     for p in s.drops:
         if not any(matches(n, p) for n in names):
             raise SurgeryError(f"--drop {p!r} matches no tensor")
-    kept = [n for n in names if not s.dropped(n)]
+    kept = names  # renames are checked against what extract leaves, drops aside
     if s.extract:
         kept = [n[len(s.extract) + 1:] for n in kept if n.startswith(s.extract + ".")]
         if not kept:
             raise SurgeryError(f"--extract {s.extract!r}: no tensor under that module")
+    if all(s.out_name(n) is None for n in names):
+        raise SurgeryError("that would leave nothing to save")
     for old, new in s.renames:
         if old and not any(n.startswith(old) for n in kept):
             raise SurgeryError(f"--rename {old}={new}: no tensor name starts with {old!r}")

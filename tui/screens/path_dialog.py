@@ -6,11 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from tui.screens.dialog import Dialog
 
-class PathDialog(ModalScreen[str | None]):
+
+class PathDialog(Dialog[str | None]):
     """Dismisses with the text (stripped), or None on escape / empty."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

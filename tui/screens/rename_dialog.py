@@ -9,11 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui.screens.dialog import Dialog
 
-class RenameDialog(ModalScreen[tuple[str, str] | None]):
+
+class RenameDialog(Dialog[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, prefix: str, title: str = "Rename tensors by prefix") -> None:

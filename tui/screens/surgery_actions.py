@@ -11,7 +11,6 @@ from typing import Any
 
 from textual.binding import Binding
 
-from tui.core.edit import Edit
 from tui.core.surgery import SurgeryError, matches
 
 SURGERY_BINDINGS = [
@@ -20,21 +19,18 @@ SURGERY_BINDINGS = [
     Binding("x", "extract", "Extract", id="extract", show=False),
 ]
 SURGERY_ACTIONS = {"rename", "drop", "extract"}
-# Palette entries: action → (title, help), merged into tui.commands.COMMANDS.
-SURGERY_COMMANDS: dict[str, tuple[str, str]] = {
-    "rename": ("Rename by prefix…", "rename tensors by prefix when saving (module.= strips)"),
-    "drop": ("Drop / restore", "leave the selected module or tensor out of the saved file, or back in"),
-    "extract": ("Extract this module", "save only the selected module, its prefix removed (again: undo)"),
-}
 
 
 class SurgeryActions:
     """Actions for MainScreen; `self` is the screen."""
 
     editor: Any
+    mf: Any
     mtree: Any
     table: Any
     _pane: str
+    say: Any
+    _edited: Any
 
     def surgery_check(self, action: str) -> bool | None:
         loaded = getattr(self, "mf", None) is not None and self.mf.root is not None
@@ -56,19 +52,19 @@ class SurgeryActions:
             self.say(str(e), severity="error", timeout=6)
             return
         if edit is not None:
-            self.surgery_edited(edit)
+            self._edited(edit, "")  # MainScreen's: counts, dirty, undo state → surgery_edited
             self.say(edit.label, timeout=2)
 
-    def surgery_edited(self, edit: Edit | None = None) -> None:
+    def surgery_edited(self) -> None:
         """Relabel what is shown with the current surgery (after an edit, undo or redo)."""
         if self.editor is None:
             return
         s = self.editor.surgery
         self.mtree.surgery = self.table.surgery = None if s.empty else s
         self.mtree.refresh_modules(list(self.mf.modules.values()))
-        self.table.show(self.table.node)
-        self._update_info()
-        self.refresh_bindings()
+        node = self.table.node
+        self.table.node = None  # show() again: the notes changed, not the selection
+        self.table.show(node)
 
     def action_rename(self) -> None:
         if self.editor is None:

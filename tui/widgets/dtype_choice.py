@@ -18,8 +18,8 @@ class DtypeChoice(Horizontal):
     DEFAULT_CSS = """
     DtypeChoice { height: auto; }
     DtypeChoice Label { padding-right: 1; }
-    DtypeChoice RadioSet { width: 1fr; layout: horizontal; border: none; padding: 0; }
-    DtypeChoice Radio { margin-right: 2; }
+    DtypeChoice > RadioSet { width: 1fr; layout: horizontal; border: none; padding: 0; }
+    DtypeChoice > RadioSet > Radio { width: auto; margin-right: 2; }
     """
 
     def __init__(self, value: str | None = None, **kwargs) -> None:
@@ -27,7 +27,7 @@ class DtypeChoice(Horizontal):
         self.initial = value
 
     def compose(self) -> ComposeResult:
-        yield Label("floating tensors:")
+        yield Label("cast:")
         with RadioSet(id="dtype", compact=True):
             yield Radio("as stored", value=self.initial is None, id=STORED)
             for d in CAST_DTYPES:

@@ -39,6 +39,7 @@ class SaveResult:
     tensors: int  # tensors written (state_dict/safetensors: entries; full: unique tensors)
     notes: list[str] = field(default_factory=list)
     replaced_source: bool = False  # the open file itself was overwritten
+    surgery: Surgery | None = None  # renames, drops, extract, cast applied
 
 
 @dataclass
@@ -150,7 +151,7 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
             and os.path.isfile(beside) and is_plan(beside):
         notes.append(f"an older freeze plan {os.path.basename(beside)} beside it will be applied "
                      "when it is opened")
-    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same)
+    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same, surgery)
 
 
 def _same_file(a: str, b: str) -> bool:
