@@ -251,3 +251,31 @@ def test_json_preview(built, capsys):
     assert doc["surgery"]["names"] == {"module.net.0.weight": "net.0.weight",
                                        "module.net.0.bias": "net.0.bias",
                                        "module.net.2.weight": None, "module.net.2.bias": None}
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "safetensors"])
+def test_safetensors_source(built, tmp_path, fmt):
+    src = load_file(str(built["safetensors"]))
+    first = next(iter(src)).split(".")[0]
+    _save(built["safetensors"], tmp_path / "o", fmt, drops=[first], renames=[("", "x.")],
+          dtype="float16")
+    got = _load(tmp_path / "o", fmt)
+    want = {f"x.{k}": v for k, v in src.items() if not (k == first or k.startswith(first + "."))}
+    assert sorted(got) == sorted(want) and want
+    for k, v in want.items():
+        assert same_bits(got[k], v.to(torch.float16) if v.dtype in FLOATS else v), k
+
+
+def test_legacy_source_cast_and_extract(tmp_path):
+    """Pre-1.6 files: the state_dict output casts; a full-model cast is refused in one line."""
+    path = tm.build_legacy(tmp_path).path
+    ref = torch.load(path, weights_only=False)
+    _save(path, tmp_path / "o.pth", "state_dict", dtype="bfloat16", extract="layer1")
+    got = torch.load(tmp_path / "o.pth", weights_only=True)
+    want = ref.layer1.state_dict()
+    assert list(got) == list(want)
+    assert all(same_bits(got[k], v.to(torch.bfloat16) if v.dtype in FLOATS else v) for k, v in want.items())
+    _save(path, tmp_path / "l1.pth", "full", extract="layer1")
+    assert type(torch.load(tmp_path / "l1.pth", weights_only=False)) is type(ref.layer1)
+    with pytest.raises(ModelFileError, match="legacy-format"):
+        _save(path, tmp_path / "f.pth", "full", dtype="float16")
