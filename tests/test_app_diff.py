@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch_models as tm
 from app_support import sync
+from textual.worker import WorkerFailed
 from torch_builders_modules import SmallMLP
 
 from tui.core.diff import DiffEntry
@@ -17,7 +18,10 @@ SIZE = (80, 24)
 
 async def _ready(pilot) -> DiffApp:
     app = pilot.app
-    await app.workers.wait_for_complete()
+    try:
+        await app.workers.wait_for_complete()
+    except WorkerFailed:  # an unreadable file: the screen says so
+        pass
     await pilot.pause()
     return app
 
@@ -79,3 +83,22 @@ async def test_apply_fix_and_save(tmp_path):
         await _ready(pilot)
     model = torch.load(tmp_path / "bare.pth", weights_only=False)
     model.load_state_dict(torch.load(out, weights_only=True), strict=True)
+
+
+def test_cli_two_files_probe(tmp_path, capsys):
+    from tui.cli import main
+
+    (tmp_path / "a.pth").write_bytes(b"not a model")
+    assert main([str(tmp_path / "a.pth"), str(tmp_path / "missing.pth")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@sync
+async def test_diff_view_unreadable_file(tmp_path):
+    (tmp_path / "a.pth").write_bytes(b"\x80\x02garbage")
+    torch.save({"w": torch.ones(2)}, tmp_path / "b.pth")
+    app = DiffApp(str(tmp_path / "a.pth"), str(tmp_path / "b.pth"))
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot)
+        assert app.screen.diff is None and app.screen.state == "could not compare"
+        assert app.screen.check_action("apply_fix", ()) is None

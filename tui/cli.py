@@ -73,7 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             parser().error("with two files only --diff, --json, --values and --key apply")
         if args.diff or args.json:
             return diff_main(args)
+        from tui.core.read.probe import probe
         from tui.diff_app import run_diff_app
+
+        try:  # as for one file: a path that can't be a model fails here, in one line
+            probe(args.file)
+            probe(args.other)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 2
 
         return run_diff_app(args.file, args.other, key=args.key)
     if args.diff or args.values:

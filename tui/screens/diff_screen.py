@@ -41,9 +41,8 @@ class DiffScreen(Screen[None]):
     DiffScreen #dinfo { height: 2; background: $panel; padding: 0 1; text-wrap: nowrap;
                        text-overflow: ellipsis; }
     DiffScreen #dmain { height: 1fr; }
-    DiffScreen DiffTree { width: 3fr; border: round $panel-lighten-2; }
-    DiffScreen DiffTree:focus { border: round $primary; }
-    DiffScreen #dpane { width: 2fr; border: round $panel-lighten-2; padding: 0 1; }
+    DiffScreen DiffTree { width: 3fr; }
+    DiffScreen #dpane { width: 2fr; }
     """
 
     class Progress(Message):

@@ -10,6 +10,7 @@ from tui.core import human
 from tui.core.diff import STATUS_LABELS, Diff, DiffEntry
 from tui.core.model import TensorInfo
 from tui.widgets.diff_tree import MARKS, ORDER
+from tui.widgets.pane import pane_css
 
 
 def _side(label: str, name: str | None, t: TensorInfo | None) -> Text:
@@ -60,6 +61,8 @@ def module_text(d: Diff, prefix: str, fix_hint: str = "") -> Text:
 
 class DiffPane(Static):
     """Shows what the diff tree's cursor is on."""
+
+    DEFAULT_CSS = pane_css("DiffPane") + "DiffPane { padding: 0 1; }"
 
     def show_entry(self, e: DiffEntry) -> None:
         self.update(entry_text(e))

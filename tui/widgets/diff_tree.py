@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.diff import Diff, DiffEntry
+from tui.widgets.pane import pane_css
 
 MARKS = {"same": "=", "changed": "≠", "mismatch": "!", "only_a": "−", "only_b": "+"}
 STYLES = {"same": "diff-tree--same", "changed": "diff-tree--changed",
@@ -55,7 +56,7 @@ class DiffTree(Tree[str | DiffEntry]):
         Binding("left", "close", "Close", show=False),
     ]
     COMPONENT_CLASSES = set(STYLES.values())
-    DEFAULT_CSS = """
+    DEFAULT_CSS = pane_css("DiffTree") + """
     DiffTree > .diff-tree--same { color: $text-muted; }
     DiffTree > .diff-tree--changed { color: $text-warning; text-style: bold; }
     DiffTree > .diff-tree--mismatch { color: $text-error; text-style: bold; }
