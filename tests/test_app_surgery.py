@@ -111,3 +111,18 @@ async def test_full_model_refuses_rename_in_the_dialog(built, tmp_path):
         assert isinstance(app.screen, SaveDialog)
         assert "drop can't apply to a full model" in str(app.screen.query_one("#error").render())
     assert not (tmp_path / "x.pth").exists()
+
+
+@sync
+async def test_quit_asks_about_unsaved_surgery(built, tmp_path):
+    from tui.screens.quit import QuitScreen
+
+    app = ModelTreeApp(str(copy_to(built["dp"], tmp_path)))
+    async with app.run_test(size=SIZE) as pilot:
+        main = await loaded(pilot)
+        await pilot.press("down", "right", "down", "right", "down", "d")  # drop module.net.0
+        assert main.editor.dirty
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        text = " ".join(str(s.render()) for s in app.screen.query(".message"))
+        assert "not saved yet: drop module.net.0" in text and "0 tensor(s)" not in text

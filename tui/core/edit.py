@@ -194,6 +194,11 @@ class Editor:
         self._differs = 0
         self._saved_surgery = self.surgery
 
+    @property
+    def surgery_unsaved(self) -> list[str]:
+        """The rename/drop/extract/cast edits not in any saved file yet, as phrases."""
+        return self.surgery.describe() if self.surgery != self._saved_surgery else []
+
     def mark_surgery_saved(self) -> None:
         """The surgery went into a saved file (any format applies it)."""
         self._saved_surgery = self.surgery
