@@ -116,6 +116,10 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
         check_target(plan_target, force)
     check_space(target, job.total)
     notes: list[str] = []
+    if mf.source.kind == "dcp" and not whole:
+        from tui.core.write.dcp_out import left_out
+
+        notes += [n for n in [left_out(mf)] if n]
     with Sources() as sources:
         if mf.source.torch is not None:
             write_full.check_unchanged(mf, sources)
@@ -158,7 +162,12 @@ def _job(mf: ModelFile, fmt: str) -> _Job:
     from tui.core.write import state_dict as write_state_dict
     from tui.core.write.tensors_out import collect
 
-    tensors = collect(mf)
+    if mf.source.kind == "dcp":
+        from tui.core.write.dcp_out import dcp_tensors
+
+        tensors = dcp_tensors(mf)
+    else:
+        tensors = collect(mf)
     if fmt == "state_dict":
         write_state_dict.check_dtypes(mf.path, tensors)
         meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None
