@@ -81,7 +81,12 @@ class ModelTreeApp(App[None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> ModelFile:
         from tui.core.read.reader import open_model
+        from tui.core.read.source import is_url
 
+        if is_url(self.path):  # show what has been fetched while remote reads go on
+            from tui.core.read.remote import set_progress
+
+            set_progress(lambda n, r, _name: self.call_from_thread(self.main.show_fetched, n, r))
         return open_model(self.path, key=self.key)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

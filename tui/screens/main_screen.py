@@ -119,6 +119,12 @@ class MainScreen(Screen[None]):
         self._update_info()
         self.refresh_bindings()
 
+    def show_fetched(self, nbytes: int, requests: int) -> None:
+        """Progress of remote reads while a URL opens."""
+        if self.mf is None:
+            self.query_one(InfoBar).show(self.path, None, state=f"reading… fetched {human.size(nbytes)} "
+                                         f"in {requests} request{'s' if requests != 1 else ''}")
+
     def show_load_error(self, message: str) -> None:
         self.mtree.loading = False
         self.mtree.root.set_label(Text("the file could not be read", "dim"))

@@ -34,6 +34,7 @@ EXTRA = "pip install 'modeltree[remote]'"
 ProgressHook = Callable[[int, int, str], None]
 _hook: ProgressHook | None = None
 _sources: dict[str, RemoteSource] = {}
+_infos: dict[str, dict] = {}  # info() answers of the current open (one request per object)
 _lock = threading.Lock()
 
 
@@ -75,8 +76,7 @@ def clear_cache() -> int:
             except OSError:
                 pass
     shutil.rmtree(root, ignore_errors=True)
-    with _lock:
-        _sources.clear()
+    forget()
     return freed
 
 
@@ -103,12 +103,17 @@ def _first(e: BaseException) -> str:
 def _error(url: str, e: BaseException) -> ModelFileError:
     """One clear line for whatever a storage client raised."""
     name = shown(url)
+    cause = e
+    while cause.__cause__ is not None and isinstance(cause, FileNotFoundError):
+        cause = cause.__cause__  # fsspec's http info() wraps every failure in FileNotFoundError
+    e = cause
     status = getattr(e, "status", None) or getattr(e, "code", None)
     resp = getattr(e, "response", None)
     if status is None and resp is not None:
         status = getattr(resp, "status_code", None)
         if status is None and isinstance(resp, dict):
             status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = status if isinstance(status, int) else None
     text = _first(e).replace(url, name)
     if isinstance(e, FileNotFoundError) or status == 404:
         return ModelFileError(name, "not found (404)")
@@ -124,10 +129,16 @@ def _error(url: str, e: BaseException) -> ModelFileError:
 
 
 def _info(fs: Any, path: str, url: str) -> dict:
+    got = _infos.get(url)
+    if got is not None:
+        return got
     try:
-        return fs.info(path)
+        got = fs.info(path)
     except Exception as e:  # noqa: BLE001 - clients raise their own types
         raise _error(url, e) from None
+    with _lock:
+        _infos[url] = got
+    return got
 
 
 def remote_kind(url: str) -> tuple[str, int]:
@@ -171,6 +182,7 @@ def forget() -> None:
         for s in _sources.values():
             s.close()
         _sources.clear()
+        _infos.clear()
 
 
 class RemoteSource(ByteSource):
@@ -194,10 +206,12 @@ class RemoteSource(ByteSource):
     def _open(self) -> Any:
         if self._file is None:
             try:
-                self._file = self.fs.open(self.path, "rb", block_size=0, cache_type="none",
+                # cache_type "none": every _fetch_range is one request for exactly that range
+                # (block_size 0 would make fsspec's http a streaming GET of the whole body).
+                self._file = self.fs.open(self.path, "rb", block_size=BLOCK, cache_type="none",
                                           size=self.size)
             except TypeError:  # a filesystem without a size argument
-                self._file = self.fs.open(self.path, "rb", block_size=0, cache_type="none")
+                self._file = self.fs.open(self.path, "rb", block_size=BLOCK, cache_type="none")
             except Exception as e:  # noqa: BLE001
                 raise _error(self.url, e) from None
         return self._file
@@ -297,25 +311,19 @@ class RemoteSource(ByteSource):
 
 
 class StderrProgress:
-    """'fetching …' on stderr once remote reads have taken more than `after` seconds."""
+    """'fetched …' on stderr once remote reads have taken more than `after` seconds."""
 
     def __init__(self, stream: Any, after: float = 1.0) -> None:
         self.stream, self.after = stream, after
         self.start = time.monotonic()
         self.last = 0.0
-        self.shown = False
 
     def __call__(self, nbytes: int, requests: int, name: str) -> None:
         now = time.monotonic()
-        if now - self.start < self.after or now - self.last < 0.5:
+        if now - self.start < self.after or now - self.last < 1.0:
             return
         from tui.core.human import size
 
-        self.last, self.shown = now, True
-        end = "\r" if self.stream.isatty() else "\n"
-        self.stream.write(f"modeltree: fetched {size(nbytes)} in {requests} requests ({name}){end}")
+        self.last = now
+        self.stream.write(f"modeltree: fetched {size(nbytes)} in {requests} requests from {name}\n")
         self.stream.flush()
-
-    def done(self) -> None:
-        if self.shown and self.stream.isatty():
-            self.stream.write("\n")

@@ -141,6 +141,16 @@ class RangeView:
             raise IndexError(i)
         return self.src.read_at(i, 1)[0]
 
+    def find(self, sub: bytes, start: int = 0) -> int:
+        step, pos = 1 << 16, start
+        while pos < self.src.size:
+            piece = self.src.read_at(pos, step + len(sub) - 1)
+            i = piece.find(sub)
+            if i >= 0:
+                return pos + i
+            pos += step
+        return -1
+
 
 class Window(ByteSource):
     """Bytes [offset, offset+length) of another source, as a source of their own."""
