@@ -28,8 +28,8 @@ import zlib
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
 from tui.core.read.containers import TorchSource
-from tui.core.read.source import fileobj, size_of
 from tui.core.read.records import module_state
+from tui.core.read.source import fileobj, size_of
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
 from tui.core.write.stream import Blob, Progress, Sources
