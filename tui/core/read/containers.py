@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
+from tui.core.read.bytesource import RangeFile, RangeView
 from tui.core.read.guard import GuardError, brief, check_pickle
 from tui.core.read.records import ReadResult
-from tui.core.read.source import RangeFile, RangeView, fileobj, is_url, size_of
+from tui.core.read.source import fileobj, is_url, size_of
 from tui.core.read.unpickle import load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C

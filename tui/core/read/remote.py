@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tui.core.errors import ModelFileError
-from tui.core.read.source import ByteSource
+from tui.core.read.bytesource import ByteSource
 
 BLOCK = 256 << 10
 MAX_RUN = 64  # blocks fetched in one request at most

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
 from tui.core.read import source
+from tui.core.read.bytesource import ByteSource, Window
 from tui.core.read.containers import _load
 from tui.core.read.dcp import Checkpoint, Chunk, DcpTensor
 from tui.core.read.records import ParamRec, TensorRec
@@ -48,7 +49,7 @@ def left_out(mf: ModelFile) -> str | None:
 def dcp_tensors(mf: ModelFile) -> list[OutTensor]:
     ck: Checkpoint = mf.source.model_obj
     out = []
-    opened: dict[str, source.ByteSource] = {}
+    opened: dict[str, ByteSource] = {}
     for t in ck.tensors:
         blob = _assemble(mf.path, t, [_Piece(c.offsets, c.sizes, _chunk_blob(t, c, opened))
                                       for c in t.chunks])
@@ -59,7 +60,7 @@ def dcp_tensors(mf: ModelFile) -> list[OutTensor]:
     return out
 
 
-def _chunk_blob(t: DcpTensor, c: Chunk, opened: dict[str, source.ByteSource]) -> Blob:
+def _chunk_blob(t: DcpTensor, c: Chunk, opened: dict[str, ByteSource]) -> Blob:
     """Where the bytes of one chunk are (reads the chunk zip's directory and data.pkl)."""
     where = f"{c.file} (chunk of {t.fqn} at byte {c.offset})"
     if c.transforms:
@@ -68,7 +69,7 @@ def _chunk_blob(t: DcpTensor, c: Chunk, opened: dict[str, source.ByteSource]) ->
     src = opened.get(c.file)
     if src is None:
         src = opened[c.file] = source.open_source(c.file)
-    win = source.Window(src, c.offset, c.length)
+    win = Window(src, c.offset, c.length)
     if win.size != c.length:
         raise ModelFileError(where, "the .distcp file is shorter than the metadata says")
     try:
