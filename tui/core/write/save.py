@@ -22,6 +22,7 @@ from tui.core.errors import ModelFileError
 from tui.core.human import count, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
+from tui.core.read.source import is_url
 from tui.core.write import full as write_full
 from tui.core.write.atomic import AtomicFile, atomic_write, check_space, check_target
 from tui.core.write.freeze_plan import is_plan, plan_path, write_plan
@@ -70,6 +71,8 @@ def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
     """A free name beside the source: entire_model.pth → entire_model.frozen.pth."""
     fmt = fmt or default_format(mf)
     base = mf.path.rstrip(os.sep) or mf.path
+    if is_url(base):  # a remote source: saved in the current folder, under its name
+        base = os.path.join(os.getcwd(), base.rstrip("/").rsplit("/", 1)[-1] or "model")
     if base.endswith(".index.json"):
         base = base[: -len(".index.json")]
     folder, name = os.path.split(base)
