@@ -87,6 +87,10 @@ class ModelTreeApp(App[None]):
             from tui.core.read.remote import set_progress
 
             set_progress(lambda n, r, _name: self.call_from_thread(self.main.show_fetched, n, r))
+            try:
+                return open_model(self.path, key=self.key)
+            finally:
+                set_progress(None)
         return open_model(self.path, key=self.key)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
