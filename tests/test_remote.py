@@ -44,6 +44,14 @@ def files(tmp_path_factory):
         save_file({n: torch.randn(700, 700, generator=g) for n in names}, str(shards / fname))
         wm.update({n: fname for n in names})
     (shards / "model.safetensors.index.json").write_text(json.dumps({"weight_map": wm}))
+    tshards = root / "sharded_torch"
+    tshards.mkdir()
+    twm = {}
+    for i, names in enumerate((["h0.weight"], ["h1.weight", "h1.bias"])):
+        fname = f"pytorch_model-0000{i + 1}-of-00002.bin"
+        torch.save({n: torch.randn(600, 600, generator=g) for n in names}, tshards / fname)
+        twm.update({n: fname for n in names})
+    (tshards / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": twm}))
     save_one_process(root / "dcp")
     return root
 
@@ -73,7 +81,7 @@ def _tensors(doc: dict) -> list:
 
 
 @pytest.mark.parametrize("rel", ["big.pth", "legacy.pth", "m.safetensors", "sharded/",
-                                 "sharded/model.safetensors.index.json", "dcp/"])
+                                 "sharded/model.safetensors.index.json", "sharded_torch/", "dcp/"])
 def test_http_open_is_bounded_and_cached(rel, files, http, capsys):
     http.counter.reset()
     doc = _json(http.url(rel), capsys)
@@ -98,6 +106,16 @@ def test_clear_cache(http, cache, capsys):
     http.counter.reset()
     assert main([http.url("m.safetensors"), "--print"]) == 0
     assert [r for r in http.counter.gets() if r[2]]
+
+
+def test_cache_is_pruned_to_its_limit(http, cache, monkeypatch):
+    assert main([http.url("big.pth"), "--print"]) == 0
+    assert main([http.url("m.safetensors"), "--print"]) == 0
+    files = [p for p in cache.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) > 300_000
+    remote.prune(limit=300_000)
+    left = [p for p in cache.rglob("*") if p.is_file()]
+    assert 0 < len(left) < len(files) and sum(p.stat().st_size for p in left) <= 300_000
 
 
 @pytest.mark.parametrize("rel,fmt", [("legacy.pth", "state_dict"), ("m.safetensors", "safetensors"),

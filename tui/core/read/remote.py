@@ -35,6 +35,7 @@ ProgressHook = Callable[[int, int, str], None]
 _hook: ProgressHook | None = None
 _sources: dict[str, RemoteSource] = {}
 _infos: dict[str, dict] = {}  # info() answers of the current open (one request per object)
+_pruned = False
 _lock = threading.Lock()
 
 
@@ -63,6 +64,37 @@ def cache_dir() -> str:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "modeltree")
     return os.path.join(root, "ranges")
+
+
+def cache_limit() -> int:
+    """Bytes the cache may hold (MODELTREE_CACHE_MAX_MB, default 1024); oldest files go first."""
+    try:
+        return int(float(os.environ.get("MODELTREE_CACHE_MAX_MB", "1024")) * (1 << 20))
+    except ValueError:
+        return 1 << 30
+
+
+def prune(limit: int | None = None) -> None:
+    """Keep the cache under its limit, deleting the least recently written blocks."""
+    limit = cache_limit() if limit is None else limit
+    files = []
+    for dirpath, _, names in os.walk(cache_dir()):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+    total = sum(f[1] for f in files)
+    for _, nbytes, p in sorted(files):
+        if total <= limit:
+            break
+        try:
+            os.remove(p)
+            total -= nbytes
+        except OSError:
+            pass
 
 
 def clear_cache() -> int:
@@ -167,8 +199,12 @@ def remote_listdir(url: str) -> list[str]:
 
 def remote_source(url: str) -> RemoteSource:
     """The open source for a URL (one per URL per open: its info is fetched once)."""
+    global _pruned
     with _lock:
         src = _sources.get(url)
+    if not _pruned:
+        _pruned = True
+        prune()  # once per process, before this open adds to it
     if src is None:
         src = RemoteSource(url)
         with _lock:
