@@ -106,23 +106,36 @@ class RangeFile(io.RawIOBase):
 
 
 class RangeView:
-    """bytes-like indexing over a source (the pickle guard walks a legacy file with it)."""
+    """bytes-like indexing over a source (the pickle guard walks a legacy file with it).
+
+    The guard reads one opcode at a time: bytes come from a 64 KiB window kept here."""
+
+    WINDOW = 1 << 16
 
     def __init__(self, src: ByteSource) -> None:
         self.src = src
+        self._at, self._win = 0, b""
 
     def __len__(self) -> int:
         return self.src.size
 
+    def _fill(self, start: int, stop: int) -> bytes:
+        if not (self._at <= start and stop <= self._at + len(self._win)):
+            self._at = start
+            self._win = self.src.read_at(start, max(self.WINDOW, stop - start))
+        return self._win[start - self._at:stop - self._at]
+
     def __getitem__(self, i: int | slice) -> int | bytes:
         if isinstance(i, slice):
             start, stop, _ = i.indices(self.src.size)
-            return self.src.read_at(start, max(stop - start, 0))
+            return self._fill(start, max(stop, start))
         if i < 0:
             i += self.src.size
         if not 0 <= i < self.src.size:
             raise IndexError(i)
-        return self.src.read_at(i, 1)[0]
+        if self._at <= i < self._at + len(self._win):
+            return self._win[i - self._at]
+        return self._fill(i, i + 1)[0]
 
     def find(self, sub: bytes, start: int = 0) -> int:
         step, pos = 1 << 16, start
