@@ -152,6 +152,9 @@ def test_http_errors(http, tmp_path, capsys):
     secret = http.url("missing.pth").replace("http://", "http://me:hunter2@") + "?X-Sig=abc"
     line = _fails([secret], capsys)
     assert "hunter2" not in line and "abc" not in line and "not found" in line
+    doc = _json(http.url("m.safetensors").replace("http://", "http://me:hunter2@") + "?X-Sig=abc",
+                capsys)
+    assert "hunter2" not in json.dumps(doc) and "X-Sig" not in json.dumps(doc)
 
 
 @pytest.mark.parametrize("rel", ["big.pth", "m.safetensors"])

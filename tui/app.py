@@ -17,7 +17,7 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from tui.core.edit import Editor
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile
 from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen, key_rows
@@ -40,7 +40,7 @@ class ModelTreeApp(App[None]):
     def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
         self.path, self.key = os.fspath(path), key
-        self.main = MainScreen(self.path)
+        self.main = MainScreen(public(self.path))  # a URL shown without credentials
         self.load_error: str | None = None
         self.user_keymap: dict[str, str] = {}
 
@@ -101,7 +101,7 @@ class ModelTreeApp(App[None]):
         elif event.state == WorkerState.ERROR:
             err = event.worker.error
             self.load_error = str(err) if isinstance(err, ModelFileError) else (
-                f"{self.path}: unexpected {type(err).__name__}: {err}")
+                f"{public(self.path)}: unexpected {type(err).__name__}: {err}")
             self.main.show_load_error(self.load_error)
             self.push_screen(ErrorScreen("Could not open the file", self.load_error))
 

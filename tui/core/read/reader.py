@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
 from tui.core.read import dcp, scan, source
@@ -98,6 +98,7 @@ def _open(path: str, key: str | None) -> ModelFile:
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
     mf.file_size = _folder_size(path) if what == "dir" else size
+    mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)
     apply_plan_beside(mf)
     return mf
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.read.bytesource import ByteSource
 
 BLOCK = 256 << 10
@@ -54,8 +53,7 @@ def set_progress(hook: ProgressHook | None) -> None:
 
 def shown(url: str) -> str:
     """The URL without credentials or query (presigned signatures)."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", url)
-    return url.split("?", 1)[0]
+    return public(url)
 
 
 def cache_dir() -> str:
