@@ -87,6 +87,24 @@ def save_one_process(folder: Path) -> Path:
           "big": torch.randn(256, 512, generator=g)}  # 512 KB: opening must not read it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "torch.distributed is disabled … single process"
+        dcp.save({**sd, "step": 7}, checkpoint_id=str(folder))
+    return folder
+
+
+def save_nested(folder: Path) -> Path:
+    """A training-style save: {'model': …, 'optim': …} (opens like a checkpoint)."""
+    import warnings
+
+    import torch.distributed.checkpoint as dcp
+
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(6, 3, generator=g)
+    sd = {"model": {"fc.weight": w, "fc.bias": torch.zeros(6)},
+          "optim": {"state": {"fc.weight": {"exp_avg": torch.randn(6, 3, generator=g),
+                                            "step": torch.tensor(3.0)}},
+                    "param_groups": [{"lr": 0.1, "params": ["fc.weight"]}]}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         dcp.save(sd, checkpoint_id=str(folder))
     return folder
 

@@ -72,6 +72,33 @@ class Checkpoint:
     tensors: list[DcpTensor]
     entries: list[DcpEntry] = field(default_factory=list)
     version: str = ""
+    paths: dict[str, tuple] = field(default_factory=dict)  # fqn → keys in the saved dict
+    key: str = ""  # the group shown and saved ("" = every tensor)
+
+    def groups(self) -> list[str]:
+        """Top-level keys of a nested save ({'model': …, 'optim': …}) that hold tensors."""
+        out: dict[str, None] = {}
+        for t in self.tensors:
+            p = self.paths.get(t.fqn, ())
+            if len(p) > 1 and isinstance(p[0], str):
+                out[p[0]] = None
+        return list(out)
+
+    def shown(self) -> list[tuple[str, DcpTensor]]:
+        """(name, tensor) of the chosen group: the name inside it, as its state_dict has it."""
+        if not self.key:
+            return [(t.fqn, t) for t in self.tensors]
+        out = []
+        for t in self.tensors:
+            p = self.paths.get(t.fqn, ())
+            if len(p) > 1 and p[0] == self.key:
+                out.append((".".join(str(x) for x in p[1:]), t))
+        return out
+
+    def shown_entries(self) -> list[DcpEntry]:
+        if not self.key:
+            return self.entries
+        return [e for e in self.entries if self.paths.get(e.fqn, ())[:1] == (self.key,)]
 
 
 def is_dcp(names: list[str]) -> bool:
@@ -129,6 +156,11 @@ def read_metadata(folder: str, data: bytes) -> tuple[Checkpoint, Any]:
             offs = i_st.get("offset")
             where[(fqn, _ints(meta_path, offs, "a chunk offset") if offs is not None else None)] = loc
     ck = Checkpoint(folder, [], version=str(st.get("version") or ""))
+    planner = st.get("planner_data")
+    if isinstance(planner, dict):  # fqn → the keys it had in the nested dict that was saved
+        ck.paths = {k: tuple(v) for k, v in planner.items()
+                    if isinstance(k, str) and isinstance(v, (tuple, list))
+                    and all(isinstance(x, (str, int)) for x in v)}
     for fqn, md in st["state_dict_metadata"].items():
         if not isinstance(fqn, str):
             raise ModelFileError(meta_path, "DCP metadata: a key is not a string")
@@ -170,26 +202,37 @@ def _tensor(path: str, fqn: str, m: dict, where: dict[tuple, tuple]) -> DcpTenso
     return DcpTensor(fqn, dt.name, shape, chunks)
 
 
-def open_dcp(folder: str) -> tuple[ModelFile, Checkpoint]:
-    """The model of a DCP folder, reading its `.metadata` and nothing else."""
-    data = source.read_all(source.join(folder, ".metadata"), MAX_METADATA)
-    ck, read = read_metadata(folder, data)
+def open_dcp(folder: str, key: str | None = None,
+             preferred: tuple[str, ...] = ()) -> tuple[ModelFile, Checkpoint]:
+    """The model of a DCP folder, reading its `.metadata` and nothing else. A nested save
+    ({'model': …, 'optim': …}) opens like a checkpoint: one group is the model (`key`, else
+    the first of `preferred` present, else the largest), its names as inside the group."""
+    meta_path = source.join(folder, ".metadata")
+    ck, read = read_metadata(folder, source.read_all(meta_path, MAX_METADATA))
+    groups = ck.groups()
+    if key is not None and key != "" and key not in groups:
+        raise ModelFileError(folder, f"no model under key {key!r} (models found: "
+                             f"{', '.join(groups) or 'none'})")
+    if groups:
+        sizes = {g: sum(1 for t in ck.tensors if ck.paths.get(t.fqn, ())[:1] == (g,)) for g in groups}
+        ck.key = key or next((g for g in preferred if g in groups), None) or max(groups, key=sizes.get)
     b = TreeBuilder(folder)
     recs = []
-    for i, t in enumerate(ck.tensors):
+    for i, (name, t) in enumerate(ck.shown()):
         numel = math.prod(t.shape)
         note = _layout(t) if len(t.chunks) > 1 else ""
-        recs.append((t.fqn, TensorRec(StorageRec(t.fqn, t.dtype, "cpu", numel), 0, t.shape,
-                                      contiguous_stride(t.shape), False, t.dtype, note=note,
-                                      index=i)))
+        recs.append((name, TensorRec(StorageRec(t.fqn, t.dtype, "cpu", numel), 0, t.shape,
+                                     contiguous_stride(t.shape), False, t.dtype, note=note,
+                                     index=i)))
     root = b.from_flat(recs, requires_grad_known=False, alias_by_view=False)
     rollup(root)
     ordered = list(b.order)
     for i, t in enumerate(ordered):
         t.uid = i
-    mf = ModelFile(path=folder, format="state_dict", container="dcp", root=root,
-                   tensors=ordered, values=_values(ck), warnings=_findings(read),
-                   modules=b.modules, requires_grad_stored=False, model_key="")
+    mf = ModelFile(path=folder, format="checkpoint" if groups else "state_dict", container="dcp",
+                   root=root, tensors=ordered, values=_values(ck), warnings=_findings(read),
+                   modules=b.modules, requires_grad_stored=False, model_key=ck.key,
+                   model_keys=groups)
     return mf, ck
 
 

@@ -76,7 +76,7 @@ def _open(path: str, key: str | None) -> ModelFile:
         forget()  # a new open asks each object's info (size, ETag) again
     what, size = source.kind(path)
     if what == "dir":
-        mf = _open_dir(path)
+        mf = _open_dir(path, key)
     else:
         if what != "file":
             raise ModelFileError(path, "not a regular file")
@@ -263,10 +263,10 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
     return mf
 
 
-def _open_dir(path: str) -> ModelFile:
+def _open_dir(path: str, key: str | None = None) -> ModelFile:
     names = source.listdir(path)
     if dcp.is_dcp(names):  # .metadata + *.distcp: one model, whatever else sits beside it
-        mf, checkpoint = dcp.open_dcp(path)
+        mf, checkpoint = dcp.open_dcp(path, key, PREFERRED_KEYS)
         mf.source = SourceInfo("dcp", model_obj=checkpoint)
         return mf
     index = find_index(path)

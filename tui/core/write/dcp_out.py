@@ -40,21 +40,22 @@ class _Piece:
 def left_out(mf: ModelFile) -> str | None:
     """The note a save of a DCP folder adds: entries that are not tensors are not written."""
     ck: Checkpoint = mf.source.model_obj
-    if not ck.entries:
+    entries = ck.shown_entries()
+    if not entries:
         return None
-    names = ", ".join(e.fqn for e in ck.entries[:5]) + (", …" if len(ck.entries) > 5 else "")
-    return f"left out {len(ck.entries)} non-tensor DCP entries ({names}): only tensors are written"
+    names = ", ".join(e.fqn for e in entries[:5]) + (", …" if len(entries) > 5 else "")
+    return f"left out {len(entries)} non-tensor DCP entries ({names}): only tensors are written"
 
 
 def dcp_tensors(mf: ModelFile) -> list[OutTensor]:
     ck: Checkpoint = mf.source.model_obj
     out = []
     opened: dict[str, ByteSource] = {}
-    for t in ck.tensors:
+    for name, t in ck.shown():
         blob = _assemble(mf.path, t, [_Piece(c.offsets, c.sizes, _chunk_blob(t, c, opened))
                                       for c in t.chunks])
         st = Storage(blob, t.dtype, "cpu")
-        out.append(OutTensor(t.fqn, st, t.dtype, t.shape, contiguous_stride(t.shape), 0))
+        out.append(OutTensor(name, st, t.dtype, t.shape, contiguous_stride(t.shape), 0))
     for src in opened.values():
         src.close()
     return out

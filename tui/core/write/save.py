@@ -113,6 +113,9 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     fmt = fmt or default_format(mf)
     if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
+    if whole and mf.source.kind == "dcp":
+        raise ModelFileError(mf.path, "a DCP checkpoint can't be rewritten whole: save its model "
+                             "part as state_dict or safetensors")
     job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
