@@ -100,7 +100,7 @@ def test_conversion_equals_dcp_to_torch_save(which, fmt, request, tmp_path, caps
         assert got[k].dtype == v.dtype and got[k].shape == v.shape
         assert torch.equal(bits(got[k]), bits(v)), k
     if which == "one_proc":  # "epoch" of the 2-rank save is outside its model part
-        assert "left out 1 non-tensor DCP entries (step)" in capsys.readouterr().out
+        assert "left out 1 non-tensor DCP entry (step)" in capsys.readouterr().out
 
 
 def test_slabs_and_rows_bounded(two_ranks, tmp_path, monkeypatch):

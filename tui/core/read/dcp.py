@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.errors import ModelFileError
+from tui.core.human import plural
 from tui.core.human import size as human_size
 from tui.core.model import DTYPE_SIZES, ModelFile, ValueNode, contiguous_stride
 from tui.core.read import scan, source
@@ -276,8 +277,9 @@ def _values(ck: Checkpoint) -> ValueNode:
         layout.append(ValueNode(t.fqn, "chunks", f"{t.dtype}{list(t.shape)} in {len(t.chunks)} "
                                 f"chunk{'s' if len(t.chunks) != 1 else ''}", kids,
                                 path=f"(chunks).{t.fqn}"))
-    chunks = ValueNode("(chunks)", "dict", f"where the {len(ck.tensors)} tensors' chunks are",
+    chunks = ValueNode("(chunks)", "dict", f"where the tensors' chunks are ({len(ck.tensors):,})",
                        layout, path="(chunks)")
-    summary = (f"DCP checkpoint {ck.version}: {len(ck.tensors)} tensors, "
-               f"{len(ck.entries)} other entries").replace("checkpoint :", "checkpoint:")
+    summary = (f"DCP checkpoint {ck.version}: {plural(len(ck.tensors), 'tensor')}, "
+               f"{plural(len(ck.entries), 'other entry', 'other entries')}").replace(
+                   "checkpoint :", "checkpoint:")
     return ValueNode("(file)", "dcp", summary, [*entries, chunks])

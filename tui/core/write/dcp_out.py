@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.human import plural
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
 from tui.core.read import source
 from tui.core.read.bytesource import ByteSource, Window
@@ -44,7 +45,8 @@ def left_out(mf: ModelFile) -> str | None:
     if not entries:
         return None
     names = ", ".join(e.fqn for e in entries[:5]) + (", …" if len(entries) > 5 else "")
-    return f"left out {len(entries)} non-tensor DCP entries ({names}): only tensors are written"
+    what = plural(len(entries), "non-tensor DCP entry", "non-tensor DCP entries")
+    return f"left out {what} ({names}): only tensors are written"
 
 
 def dcp_tensors(mf: ModelFile) -> list[OutTensor]:
