@@ -147,6 +147,8 @@ def test_http_errors(http, tmp_path, capsys):
     out = tmp_path / "o.pth"
     assert "not found (404)" in _fails([http.url("missing.pth")], capsys, out)
     assert "access denied (403)" in _fails([http.url("forbidden/x.pth")], capsys, out)
+    assert main([http.url("missing.pth")]) == 1  # the app is not started on a 404
+    assert capsys.readouterr().err.strip().endswith("not found (404)")
     line = _fails([f"http://127.0.0.1:{free_port()}/x.pth"], capsys, out)
     assert "network error" in line
     secret = http.url("missing.pth").replace("http://", "http://me:hunter2@") + "?X-Sig=abc"
