@@ -33,9 +33,9 @@ async def test_app_opens_a_url_and_shows_fetch_progress(tmp_path, monkeypatch):
         app = ModelTreeApp(server.url("m.pth"))
         try:
             async with app.run_test(size=SIZE) as pilot:
-                await loaded(pilot)
-                assert app.mf is not None and app.mf.container == "zip"
-                assert tree_lines(app)[0].startswith("? (root)")
+                screen = await loaded(pilot)
+                assert screen.mf is not None and screen.mf.container == "zip"
+                assert tree_lines(screen)[0].startswith("? (root)")
         finally:
             remote.set_progress(None)
             remote.forget()
@@ -47,6 +47,6 @@ async def test_app_opens_a_dcp_folder(tmp_path):
     folder = save_one_process(tmp_path / "ckpt")
     app = ModelTreeApp(str(folder))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf.container == "dcp"
-        assert [t.name for t in app.mf.tensors] == ["fc.weight", "fc.bias", "norm.weight", "big"]
+        screen = await loaded(pilot)
+        assert screen.mf.container == "dcp"
+        assert [t.name for t in screen.mf.tensors] == ["fc.weight", "fc.bias", "norm.weight", "big"]
