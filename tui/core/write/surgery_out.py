@@ -55,7 +55,7 @@ def cast(path: str, tensors: list[OutTensor], dtype: str) -> list[OutTensor]:
             raise ModelFileError(path, f"tensor {ts[0].name}: its storage is not a whole number "
                                  f"of {src_dt} elements")
         b = st.blob
-        blob = Blob(b.nbytes // si * di, b.path, b.offset, data=b.data, cast=(src_dt, dtype))
+        blob = Blob(b.nbytes // si * di, b.path, parts=[b], cast=(src_dt, dtype))
         new_storage[sid] = Storage(blob, dtype, st.location)
     return [OutTensor(t.name, new_storage[id(t.storage)], dtype, t.shape, t.stride, t.offset)
             if id(t.storage) in new_storage else t for t in tensors]
