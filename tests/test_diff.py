@@ -212,3 +212,26 @@ def test_values_stream_in_chunks(files, monkeypatch):
     for x, y in zip(whole.entries, small.entries, strict=True):
         assert x.rel_l2 == pytest.approx(y.rel_l2, rel=1e-12)
     assert any(e.status == "changed" for e in small.entries)
+
+
+def test_dcp_folder_values_and_cast(tmp_path):
+    """A DCP folder compared with the same tensors saved plainly; cast + rename out of it."""
+    from dcp_support import save_one_process
+
+    folder = save_one_process(tmp_path / "dcp")
+    g = torch.Generator().manual_seed(1)  # the tensors save_one_process writes
+    want = {"fc.weight": torch.randn(8, 4, generator=g), "fc.bias": torch.zeros(8),
+            "norm.weight": torch.ones(4, dtype=torch.float16),
+            "big": torch.randn(256, 512, generator=g)}
+    torch.save(want, tmp_path / "plain.pth")
+    d = compare(open_model(str(folder)), open_model(str(tmp_path / "plain.pth")))
+    fill_values(d)
+    assert d.structures_match and all(e.bitwise_equal for e in d.entries)
+    mf = open_model(str(folder))
+    save(mf, str(tmp_path / "o.pth"), "state_dict",
+         surgery=Surgery(renames=(("", "m."),), dtype="bfloat16"))
+    got = torch.load(tmp_path / "o.pth", weights_only=True)
+    for k, v in want.items():
+        w = v.to(torch.bfloat16)
+        assert got[f"m.{k}"].dtype == torch.bfloat16
+        assert torch.equal(got[f"m.{k}"].view(torch.int16), w.view(torch.int16)), k

@@ -32,6 +32,10 @@ NUMERIC = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8
 
 def _out(mf: ModelFile) -> tuple[dict[str, OutTensor], str]:
     try:
+        if mf.source is not None and mf.source.kind == "dcp":
+            from tui.core.write.dcp_out import dcp_tensors
+
+            return {t.name: t for t in dcp_tensors(mf)}, ""
         return {t.name: t for t in collect(mf)}, ""
     except ModelFileError as e:
         return {}, e.problem
