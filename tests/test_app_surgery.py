@@ -58,6 +58,9 @@ async def test_rename_dialog_prefilled_and_undoable(built, tmp_path):
         assert main.editor.surgery.empty and "→" not in tree_lines(main)[1]
         await pilot.press("ctrl+y")
         await _save(app, pilot, tmp_path / "plain.pth", "state_dict", "bfloat16")
+        assert main.editor.surgery.dtype == "bfloat16"  # the dialog's cast is an edit too
+        await pilot.press("ctrl+z")
+        assert main.editor.surgery.dtype is None and main.editor.surgery.renames
     sd = torch.load(tmp_path / "plain.pth", weights_only=True)
     ref = torch.load(built["dp"], weights_only=True)
     assert list(sd) == [k[len("module."):] for k in ref]

@@ -45,6 +45,14 @@ def files(tmp_path_factory):
     sd._metadata["layer1.1"]["version"] = 1
     torch.save(sd, root / "nobt_v1.pth")
     out.update(nobt=root / "nobt.pth", nobt_v1=root / "nobt_v1.pth")
+    # Unexpected keys at every level: the root, a module's own names, a parameter-less module.
+    extra = bare.state_dict()
+    extra["stray"] = torch.ones(1)
+    extra["net.0.extra"] = torch.ones(2)
+    extra["net.1.x.y"] = torch.ones(1)
+    extra.move_to_end("net.0.weight")
+    torch.save(extra, root / "extra.pth")
+    out["extra"] = root / "extra.pth"
     return out
 
 
@@ -71,6 +79,7 @@ CASES = {
     "changed_head": ("head", "bare_sd"),
     "batchnorm_v2": ("article", "nobt"),
     "batchnorm_v1": ("article", "nobt_v1"),
+    "extra_keys": ("bare", "extra"),
 }
 
 
