@@ -244,7 +244,7 @@ def main(files: list[str]) -> None:
             continue
         st = startup(path, runs=5)
 
-        def mm(key: str) -> str:
+        def mm(key: str, st: dict = st) -> str:
             return f"median {ms(st[key][0])}, max {ms(st[key][1])}"
 
         row(f"app first paint ({label}), from App start <= 0.5 s", mm("app_first_paint"),

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "freeze": ("Freeze subtree", "requires_grad=False for every parameter under the cursor"),
     "unfreeze": ("Unfreeze subtree", "requires_grad=True for every parameter under the cursor"),
     "freeze_others": ("Freeze all except this", "the article's 'freeze everything but fc'"),
-    "undo": ("Undo", "undo the last freeze/unfreeze"),
+    "undo": ("Undo", "undo the last edit (freeze, rename, drop, extract, cast)"),
     "redo": ("Redo", "redo what was undone"),
     "save": ("Save…", "write the model: full model, state_dict or safetensors"),
     "filter": ("Filter tree", "show modules whose name or class matches (substring or glob)"),
@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sort": ("Sort tensors", "parameter table: model order, largest first, by name (or click a header)"),
     "largest": ("Largest tensors", "the model's largest tensors in the table, and back"),
     "values": ("Show values / modules", "a checkpoint's other entries (epoch, optimizer, …) and back"),
+    "rename": ("Rename by prefix…", "rename tensors when saving (empty new prefix: strip it)"),
+    "drop": ("Drop / restore", "leave the selected module or tensor out of the saved file, or back in"),
+    "extract": ("Extract this module", "save only the selected module, its prefix removed"),
     "help": ("Help", "keys, marks and save formats"),
     "quit": ("Quit", "asks first when there are unsaved changes"),
 }

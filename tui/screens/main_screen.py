@@ -23,9 +23,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Tree
 
 from tui.core import human
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.filter_actions import FilterActions
+from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -49,11 +50,12 @@ def _commands() -> type[Provider]:
 
     return ModelCommands
 
+
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter",
                  "sort", "largest"}
 
 
-class MainScreen(FilterActions, Screen[None]):
+class MainScreen(FilterActions, SurgeryActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {_commands}
@@ -76,6 +78,7 @@ class MainScreen(FilterActions, Screen[None]):
         Binding("v", "values", "Values", id="values"),
         Binding("t", "sort", "Sort", id="sort", show=False),
         Binding("L", "largest", "Largest", id="largest", show=False),
+        *SURGERY_BINDINGS,  # r rename, d drop/restore, x extract (screens/surgery_actions.py)
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -94,6 +97,7 @@ class MainScreen(FilterActions, Screen[None]):
     def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
         self.path, self.key = path, key
+        self.shown_path = public(path)  # a URL without credentials or query
         self.mf: ModelFile | None = None
         self.editor: Editor | None = None
         self.load_error: str | None = None
@@ -129,7 +133,7 @@ class MainScreen(FilterActions, Screen[None]):
     def on_mount(self) -> None:
         self.mtree.border_title = "modules"
         self.mtree.loading = True
-        self.query_one(InfoBar).show(self.path, None, state="reading…")
+        self.query_one(InfoBar).show(self.shown_path, None, state="reading…")
         self.set_focus(self.mtree)
         # The reader's imports and the read start once the first frame is out: a thread
         # importing modules holds the GIL the first paint needs.
@@ -138,14 +142,26 @@ class MainScreen(FilterActions, Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         from tui.core.read.reader import open_model
+        from tui.core.read.remote import set_progress
+        from tui.core.read.source import is_url
 
+        if is_url(self.path):  # show what has been fetched while remote reads go on
+            set_progress(lambda n, r, _name: self.app.call_from_thread(self.show_fetched, n, r))
         try:
             self.post_message(self.Loaded(open_model(self.path, key=self.key)))
         except ModelFileError as err:
             self.post_message(self.Loaded(None, str(err)))
         except Exception as err:  # a reader bug: still one line, never a traceback
-            self.post_message(self.Loaded(None, f"{self.path}: unexpected "
+            self.post_message(self.Loaded(None, f"{self.shown_path}: unexpected "
                                                 f"{type(err).__name__}: {err}"))
+        finally:
+            set_progress(None)
+
+    def show_fetched(self, nbytes: int, requests: int) -> None:
+        """Progress of remote reads while a URL opens."""
+        if self.mf is None:
+            self.query_one(InfoBar).show(self.shown_path, None, state="reading… fetched "
+                                         f"{human.size(nbytes)} in {human.plural(requests, 'request')}")
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -157,7 +173,7 @@ class MainScreen(FilterActions, Screen[None]):
         self.mtree.root.set_label(Text("the file could not be read", "dim"))
         self.mtree.root.allow_expand = False
         self.add_class("-failed")
-        self.query_one(InfoBar).show(self.path, None, state="could not be opened")
+        self.query_one(InfoBar).show(self.shown_path, None, state="could not be opened")
         self.query_one(NodeInfo).update(message.error or "")
         from tui.screens.error import ErrorScreen
 
@@ -181,14 +197,14 @@ class MainScreen(FilterActions, Screen[None]):
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
         self.showing_values = mf.root is None  # (a plain value: nothing else to show)
-        self.query_one(InfoBar).show(self.path, mf)
+        self.query_one(InfoBar).show(self.shown_path, mf)
         self.refresh_bindings()  # the model's keys apply now
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # let a process that runs several apps (tests) collect them
 
     def watch_dirty(self, dirty: bool) -> None:
-        self.query_one(InfoBar).show(self.path, self.mf, dirty)
+        self.query_one(InfoBar).show(self.shown_path, self.mf, dirty)
 
     def watch_showing_values(self, showing: bool) -> None:
         self.set_class(showing, "-values")
@@ -233,6 +249,8 @@ class MainScreen(FilterActions, Screen[None]):
             return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
+        if action in SURGERY_ACTIONS:
+            return self.surgery_check(action)
         if action == "undo":
             return True if self.can_undo else None
         if action == "redo":
@@ -251,6 +269,8 @@ class MainScreen(FilterActions, Screen[None]):
         assert self.editor is not None
         self.mtree.refresh_modules(self.editor.affected(edit))
         self.table.refresh_flags([t for t, _, _ in edit.changes])
+        if edit.surgery is not None:
+            self.surgery_edited()
         self.query_one(NodeInfo).show(self.mtree.module)
         self.dirty = self.editor.dirty
         self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
@@ -345,7 +365,7 @@ class MainScreen(FilterActions, Screen[None]):
         # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
         from tui.screens.save_dialog import SaveDialog
 
-        await self.app.push_screen(SaveDialog(self.mf),
+        await self.app.push_screen(SaveDialog(self.mf, self.editor.surgery if self.editor else None),
                                    lambda result: self._saved(result, then_quit))
 
     def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
@@ -356,6 +376,9 @@ class MainScreen(FilterActions, Screen[None]):
         # A full model keeps requires_grad; so does a whole checkpoint whose model is a module.
         kept = (result.format == "full" or result.plan_path is not None
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
+        if result.surgery is not None and result.surgery.dtype != self.editor.surgery.dtype:
+            self._edited(self.editor.cast(result.surgery.dtype), "")  # the dialog's dtype: undoable
+        self.editor.mark_surgery_saved()
         if kept:
             self.editor.mark_saved()
         self.say(summary(self.editor, result), title=f"Saved {human.size(result.nbytes)}")

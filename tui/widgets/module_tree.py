@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.core.surgery import Surgery, module_note
 from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
@@ -57,14 +58,18 @@ class More:
     start: int
 
 
-def module_label(node: ModuleNode) -> Text:
-    """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
+def module_label(node: ModuleNode, surgery: Surgery | None = None) -> Text:
+    """Glyph, name, short class, parameter count, and how a pending rename/drop/extract
+    changes it when saved. The glyph is coloured at render time."""
     text = Text(human.glyph(node.status) + " ")
     text.append(node.key or "(root)", style="bold")
     if node.type is not None:  # state_dicts don't name classes
         text.append(f" {node.short_type}", style="italic dim")
     if node.counts.tensors or node.counts.numel:
         text.append(f" {human.count(node.counts.numel)}")
+    note = module_note(surgery, node.name) if surgery is not None else ""
+    if note:
+        text.append(f" {note}", style="bold reverse" if note.startswith("✗") else "bold")
     return text
 
 
@@ -107,6 +112,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.matches: list[ModuleNode] = []  # the filter's matches, in tree order
+        self.surgery: Surgery | None = None  # pending rename/drop/extract, shown in labels
         self._stale: set[TreeNode] = set()  # labels to rebuild when next drawn (after edits)
         self.labels_rendered = 0  # lines drawn and labels built (tests bound the work per
         self.labels_built = 0  # edit with them)
@@ -126,7 +132,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded = {"": self.root}
         self.shown = shown
         self.root.data = root
-        self.root.set_label(module_label(root))
+        self.root.set_label(module_label(root, self.surgery))
         self.root.allow_expand = bool(self._kids(root))
         self._populate(self.root)
         self.root.expand()
@@ -158,7 +164,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             return
         kids = self._kids(node)
         for child in kids[start:start + CHUNK]:
-            self.loaded[child.name] = tnode.add(module_label(child), child,
+            self.loaded[child.name] = tnode.add(module_label(child, self.surgery), child,
                                                 allow_expand=bool(self._kids(child)))
         if len(kids) > start + CHUNK:
             more = More(node, start + CHUNK)
@@ -211,7 +217,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.labels_built += 1
         self._stale.discard(tnode)
         if isinstance(tnode.data, ModuleNode):
-            tnode._label = module_label(tnode.data)
+            tnode._label = module_label(tnode.data, self.surgery)
 
     def label_of(self, tnode: TreeNode) -> Text:
         """A line's label, up to date (labels of lines not drawn since an edit are stale)."""
@@ -254,7 +260,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             parent.expand()
             self._populate(parent)
             if m.name not in self.loaded:  # beyond the added chunks: add it alone
-                self.loaded[m.name] = parent.add(module_label(m), m,
+                self.loaded[m.name] = parent.add(module_label(m, self.surgery), m,
                                                  allow_expand=bool(self._kids(m)))
         target = self.loaded[node.name]
         for anc in _tree_ancestors(target):

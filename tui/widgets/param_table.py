@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.core.model import ModuleNode, TensorInfo
+from tui.core.surgery import Surgery, tensor_note
 from tui.widgets import param_rows as pr
 from tui.widgets.pane import pane_css
 
@@ -73,6 +74,7 @@ class ParamTable(ScrollView, can_focus=True):
         self.rows: list[pr.Row] = []  # the source's rows in the current order
         self.largest = False  # the model's largest tensors instead of a module's
         self.row_note: pr.RowNote | None = None  # per-row override hook (see param_rows)
+        self._surgery: Surgery | None = None
         self._sources: dict[int, pr.Source] = {}  # id(module) → its rows, built once
         self._layout: pr.Layout | None = None
         self._layout_width = -1
@@ -158,6 +160,19 @@ class ParamTable(ScrollView, can_focus=True):
         """After an edit: lines are cached by the flag they show, so a repaint formats only
         the visible rows whose tensor changed (O(visible rows), whatever `tensors` holds)."""
         self.refresh()
+
+    @property
+    def surgery(self) -> Surgery | None:
+        """Pending rename/drop/cast: each row says the name it is saved under (struck out
+        when it is not saved)."""
+        return self._surgery
+
+    @surgery.setter
+    def surgery(self, surgery: Surgery | None) -> None:
+        self._surgery = surgery
+        self.row_note = None if surgery is None else _surgery_note(surgery)
+        self._layout_width = -1  # the notes column comes or goes
+        self.invalidate()
 
     def invalidate(self) -> None:
         """Format every visible row again (after `row_note` changed)."""
@@ -268,6 +283,8 @@ class ParamTable(ScrollView, can_focus=True):
         if self._layout is None or width != self._layout_width:
             widths = pr.measure(self.source) if self.source is not None else pr.measure(
                 pr.Source("", []))
+            if self.row_note is not None:  # notes from the hook: keep a column for them
+                widths = {**widths, "notes": 1}
             self._layout, self._layout_width = pr.layout(width, widths), width
             self._lines.clear()
             self.layouts += 1
@@ -327,6 +344,13 @@ class ParamTable(ScrollView, can_focus=True):
             segs.append(Segment(" " * pr.GAP, style))
             segs.append(Segment(_fit(text.translate(_CONTROL), col.width, col.right), cell_style))
         return Strip(segs).adjust_cell_length(width, style)
+
+
+def _surgery_note(surgery: Surgery) -> pr.RowNote:
+    def note(name: str, t: TensorInfo) -> tuple[str, str]:
+        change = tensor_note(surgery, name, t.dtype)
+        return change, ("strike" if change.startswith("✗") else "")
+    return note
 
 
 def _fit(text: str, width: int, right: bool) -> str:
