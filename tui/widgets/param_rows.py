@@ -7,6 +7,7 @@ the rows on screen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -118,28 +119,30 @@ def notes(row: Row) -> str:
 
 # -- layout -----------------------------------------------------------------------------
 def measure(source: Source) -> dict[str, int]:
-    """Widest cell per column, full and compact (O(rows), once per source)."""
+    """Widest cell per column, full and compact (once per source: O(rows) set and max
+    passes, each column's text formatted once per distinct shape, dtype and mark)."""
     if source.widths:
         return source.widths
+    rows = source.rows
     w = dict.fromkeys(("name", "shape", "shape_c", "dtype", "dtype_c", "numel", "numel_c",
                        "mark", "notes", "unknown"), 0)
-    for r in source.rows:
-        t = r.tensor
-        w["name"] = max(w["name"], len(r.short))
-        dims = sum(len(str(d)) for d in t.shape)
-        gaps = max(len(t.shape) - 1, 0)
+    w["name"] = max(map(len, [r.short for r in rows]), default=0)
+    for shp, dt in {(r.tensor.shape, r.tensor.dtype) for r in rows}:
+        dims = sum(len(str(d)) for d in shp)
+        gaps = max(len(shp) - 1, 0)
+        n = math.prod(shp)
         w["shape"] = max(w["shape"], dims + 2 * gaps + 2)
         w["shape_c"] = max(w["shape_c"], dims + gaps + 2)
-        w["dtype"] = max(w["dtype"], len(t.dtype))
-        w["dtype_c"] = max(w["dtype_c"], len(dtype(t, True)))
-        w["numel"] = max(w["numel"], len(f"{t.numel:,}"))
-        w["numel_c"] = max(w["numel_c"], len(human.count(t.numel)))
-        w["mark"] = max(w["mark"], len(mark(r, False)[0]))
-        if t.requires_grad is None and not r.buffer:
-            w["unknown"] = 1
-        if not w["notes"] and (len(t.names) > 1 or r.non_persistent or t.quantized or t.note
-                               or (not r.buffer and not t.can_require_grad)):
-            w["notes"] = 1  # some row has a note: measured by the layout when it has room
+        w["dtype"] = max(w["dtype"], len(dt))
+        w["dtype_c"] = max(w["dtype_c"], len(human.SHORT_DTYPES.get(dt, dt)))
+        w["numel"] = max(w["numel"], len(f"{n:,}"))
+        w["numel_c"] = max(w["numel_c"], len(human.count(n)))
+    marks = {(r.buffer, r.tensor.requires_grad) for r in rows}
+    w["mark"] = max((len("buffer" if b else f"● {MARK_WORDS[rg]}") for b, rg in marks), default=0)
+    w["unknown"] = int((False, None) in marks)
+    w["notes"] = int(any(len(r.tensor.names) > 1 or r.non_persistent or r.tensor.quantized
+                         or r.tensor.note or (not r.buffer and not r.tensor.can_require_grad)
+                         for r in rows))  # some row has a note: the layout gives it any room
     source.widths = w
     return w
 
