@@ -70,11 +70,12 @@ async def test_a_highlight_swaps_the_rows_without_rebuilding(files):
         screen = await loaded(pilot)
         table = screen.table
         await pilot.press("down", "down", "down", "up", "up")  # the first Linears
-        built, rendered = table.sources_built, table.rendered
+        built, rendered, layouts = table.sources_built, table.rendered, table.layouts
         for _ in range(3):  # the same modules again: their row sources are kept
             await pilot.press("down", "down", "up", "up")
             await pilot.pause()
         assert table.sources_built == built
+        assert table.layouts == layouts  # same column widths: the columns are not redone
         # each of the 12 highlights formats its module's 2 rows, and at most one more line
         assert table.rendered - rendered <= 12 * 3
         await pilot.press("down")
