@@ -19,6 +19,8 @@ def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
         d["quantized"] = t.quantized
     if t.note:
         d["note"] = t.note
+    if t.layout != "strided":
+        d["layout"] = t.layout
     if extra:
         d.update(extra)
     return d

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import pickletools
 import re
 import stat
 from dataclasses import dataclass, field
@@ -12,7 +13,6 @@ from typing import Any
 
 from tui.core.errors import ModelFileError
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
-from tui.core.read import scan
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
@@ -24,6 +24,9 @@ from tui.core.read.safetensors import (
     read_index,
 )
 from tui.core.write.freeze_plan import apply_plan_beside
+
+# Bytes a pickle can start with (any opcode; torch.load accepts them all).
+PICKLE_OPCODES = frozenset(bytes([ord(op.code.encode("latin-1")) for op in pickletools.opcodes]))
 
 # Checkpoint keys that usually hold "the" model, best first.
 PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
@@ -51,7 +54,7 @@ class SourceInfo:
     st_entries: dict[str, STEntry] = field(default_factory=dict)
     shards: list[TorchSource] = field(default_factory=list)
     model_obj: Any = None  # the module / state-dict object the tree was built from
-    script: Any = None  # TorchScript module (loaded with torch.jit.load)
+    script: Any = None  # TorchScript: (name, tensor record) in state_dict() order
     metadata: dict = field(default_factory=dict)
     stale: bool = False  # a save replaced the file: storage offsets no longer hold
 
@@ -83,7 +86,7 @@ def _open(path: str, key: str | None) -> ModelFile:
             raise ModelFileError(path, "not a regular file")
         try:
             with open(path, "rb") as f:
-                head = f.read(64)
+                head = f.read(512)
         except OSError as e:
             raise ModelFileError(path, e.strerror or str(e)) from None
         if not head:
@@ -94,7 +97,9 @@ def _open(path: str, key: str | None) -> ModelFile:
             mf = _open_zip(path, key)
         elif is_safetensors(head, st.st_size):
             mf = _open_safetensors(path)
-        elif head[:1] == b"\x80" or head[:1] in b"(]}cI":
+        elif head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
+            # torch.load reads any other file as a legacy tar or a pickle, whatever its
+            # first opcode: so does modeltree (nothing is run either way).
             mf = _from_torch(path, open_pickle_stream(path), key)
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
@@ -110,15 +115,14 @@ def _folder_size(path: str) -> int:
 def _open_zip(path: str, key: str | None) -> ModelFile:
     zipped = read_zip(path)  # parsed once: a 10k-tensor file has 10k entries
     if zipped[1] + "constants.pkl" in zipped[2]:
-        zipped[0].close()
-        return _open_torchscript(path)
+        return _open_torchscript(path, zipped)
     return _from_torch(path, open_zip(path, zipped), key)
 
 
 # -- torch.save pickles ---------------------------------------------------------------
 def _from_torch(path: str, src: TorchSource, key: str | None) -> ModelFile:
     root_obj = src.read.root
-    warnings = scan.findings(src.read)
+    warnings = src.findings()
     candidates = find_models(root_obj)
     fmt, chosen = _classify(root_obj, candidates)
     if key is not None:
@@ -214,16 +218,18 @@ def _ordered(b: TreeBuilder) -> list:
 
 
 # -- TorchScript -------------------------------------------------------------------
-def _open_torchscript(path: str) -> ModelFile:
-    from tui.core.read.torchscript import load_script, script_tree
+def _open_torchscript(path: str, zipped: Any) -> ModelFile:
+    from tui.core.read.torchscript import open_script, script_findings, script_tree
 
-    module = load_script(path)
-    root, b = script_tree(path, module)
+    src, classes = open_script(path, zipped)
+    root, b, entries = script_tree(path, src.read.root, classes)
     rollup(root)
     values = ValueNode("(file)", "module", f"TorchScript module {root.type}")
     mf = ModelFile(path=path, format="torchscript", container="torchscript", root=root,
-                   tensors=_ordered(b), values=values, modules=b.modules, model_key="")
-    mf.source = SourceInfo("torchscript", script=module)
+                   tensors=_ordered(b), values=values, modules=b.modules, model_key="",
+                   warnings=script_findings(src, classes))
+    mf.source = SourceInfo("torchscript", torch=src, model_obj=src.read.root)
+    mf.source.script = entries  # (name, record) in state_dict() order
     return mf
 
 
@@ -296,7 +302,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
             head = f.read(4)
         src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
         sources.append(src)
-        warnings.extend(scan.findings(src.read))
+        warnings.extend(src.findings())
         if not is_state_dict(src.read.root):
             raise ModelFileError(s, "shard is not a state_dict")
         for k, v in src.read.root.items():

@@ -18,6 +18,14 @@ from typing import Any
 
 from tui.core.model import DTYPE_SIZES
 from tui.core.read.guard import brief, check_hashable, check_pickle, check_size
+from tui.core.read.kinds import (
+    LAYOUTS,
+    converting,
+    guard_recorders,
+    nested_record,
+    numpy_record,
+    sparse_record,
+)
 from tui.core.read.records import (
     STORAGE_DTYPES,
     TORCH_DTYPE_ALIASES,
@@ -33,6 +41,7 @@ from tui.core.read.records import (
     TensorRec,
     count_arg,
     int_tuple,
+    note_suspect,
     qualname,
     shape_arg,
 )
@@ -47,7 +56,9 @@ class _Restricted:
         self._tensors: list[TensorRec] = []
         self._params: list[ParamRec] = []
         self._calls: list[StandIn] = []
+        self._suspect: list[tuple[str, str]] = []
         self._recorders = self._make_recorders()
+        guard_recorders(self)
 
     # -- globals ---------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401
@@ -68,7 +79,7 @@ class _Restricted:
             dname = TORCH_DTYPE_ALIASES.get(name, name)
             if dname in DTYPE_SIZES:
                 return DType(dname)
-            if name.startswith("per_") or name in ("strided", "sparse_coo", "sparse_csr", "_mkldnn"):
+            if name.startswith("per_") or name in LAYOUTS:
                 return Marker(f"torch.{name}")
         key = (module, name)
         cls = self._standins.get(key)
@@ -179,6 +190,15 @@ class _Restricted:
                 return data
             return meta(dtype, (), (), requires_grad)
 
+        def sparse(layout, data):
+            return sparse_record(self, layout, data)
+
+        def nested(buffer, sizes, strides, offsets):
+            return nested_record(self, buffer, sizes)
+
+        def from_numpy(data, dtype, device, requires_grad):
+            return numpy_record(self, data, dtype, device, requires_grad)
+
         def size(*args):
             return HashById(int_tuple(args[0])) if args else HashById()
 
@@ -195,6 +215,9 @@ class _Restricted:
 
         def reconstructor(cls, base, state=None):
             if isinstance(cls, type) and issubclass(cls, StandIn):
+                if qualname(base) not in ("builtins.object", "builtins.dict", "builtins.list"):
+                    note_suspect(self, qualname(base) if isinstance(base, type) else brief(base),
+                                 f"would run its __init__ on a new {qualname(cls)} object")
                 return cls.__new__(cls)
             if cls in (collections.OrderedDict, dict, list, set):
                 return cls()
@@ -202,6 +225,7 @@ class _Restricted:
 
         def safe(fn, sized=False):
             def call(*args):
+                converting(self, fn, args)
                 for a in args:  # bytes(10**12), list(range(10**12)): refuse, don't allocate
                     if sized or isinstance(a, range):
                         check_size(a)
@@ -218,6 +242,7 @@ class _Restricted:
 
         def hashed(fn, pairs=False):
             def call(*args):
+                converting(self, fn, args)
                 return fn(keyed(args[0], pairs)) if args else fn()
             return call
 
@@ -238,6 +263,9 @@ class _Restricted:
             ("torch._tensor", "_rebuild_from_type"): lambda f, t, a, d: from_type(f, t, a, d),
             ("torch.nn.parameter", "UninitializedParameter"): uninit_param,
             ("torch.nn.parameter", "UninitializedBuffer"): uninit_buffer,
+            (u, "_rebuild_sparse_tensor"): sparse, (u, "_rebuild_nested_tensor"): nested,
+            (u, "_rebuild_device_tensor_from_numpy"): from_numpy,
+            ("torch.serialization", "_get_layout"): lambda name: Marker(str(name)),
             ("torch", "Size"): size, ("torch", "device"): device,
             ("collections", "OrderedDict"): odict,
             ("builtins", "set"): hashed(set), ("builtins", "frozenset"): hashed(frozenset),
@@ -253,14 +281,16 @@ class _Restricted:
 
     def result(self, root: Any) -> ReadResult:
         return ReadResult(root, self._storages, self._tensors, self._params,
-                          {f"{m}.{n}": c for (m, n), c in self._standins.items()}, self._calls)
+                          {f"{m}.{n}": c for (m, n), c in self._standins.items()}, self._calls,
+                          self._suspect)
 
 
 class Unpickler(_Restricted, pickle.Unpickler):
     """The fast (C) restricted unpickler used to open files."""
 
     def __init__(self, data: bytes) -> None:
-        super().__init__(io.BytesIO(data))
+        self._file = io.BytesIO(data)
+        super().__init__(self._file)
         self._setup()
 
 
@@ -293,4 +323,6 @@ def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
     check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
     u = TracingUnpickler(data) if tracing else Unpickler(data)
-    return u.result(u.load())
+    read = u.result(u.load())
+    read.end = u._file.tell()  # where STOP was: anything after it torch never reads
+    return read

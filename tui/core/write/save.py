@@ -95,8 +95,18 @@ def describe_format(fmt: str) -> str:
     return f.describe if f else f"unknown format {fmt!r}"
 
 
+def carries_code(mf: ModelFile, fmt: str, whole_checkpoint: bool = False) -> bool:
+    """Would this save copy the source's pickle (or TorchScript) as it is?"""
+    return fmt == "full" or (whole_checkpoint and mf.format == "checkpoint")
+
+
+def code_kept(mf: ModelFile) -> list[str]:
+    """The calls a full-model save of this file would pass on (its danger findings)."""
+    return [w.callable for w in mf.warnings if w.severity == "danger"]
+
+
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
-         force: bool = False, whole_checkpoint: bool = False,
+         force: bool = False, whole_checkpoint: bool = False, keep_code: bool = False,
          progress: Callable[[int, int], None] | None = None) -> SaveResult:
     """Write the model (with its current requires_grad) to `out`; see the module doc."""
     out = os.fspath(out)
@@ -108,6 +118,17 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     fmt = fmt or default_format(mf)
     if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
+    danger = code_kept(mf)
+    if danger and carries_code(mf, fmt, whole):
+        names = ", ".join(dict.fromkeys(danger[:3])) + (", …" if len(set(danger)) > 3 else "")
+        if mf.source.kind == "torchscript":  # saving it would mean torch.jit.load running it
+            raise ModelFileError(mf.path, f"refused: TorchScript saving loads the archive with "
+                                 f"torch, which would run {names}; save as state_dict or "
+                                 "safetensors (no code)")
+        if not keep_code:
+            raise ModelFileError(mf.path, f"refused: the file would call {names} when loaded and a "
+                                 f"{formats.label('checkpoint' if whole else fmt)} keeps that; save "
+                                 "as state_dict or safetensors (no code), or add --keep-code")
     job = _whole_checkpoint(mf, fmt) if whole else _job(mf, fmt)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
