@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.add_argument("--keep-code", action="store_true",
+                   help="with --save: write a full model even if the file would run code when loaded")
     p.set_defaults(ops=[])
     return p
 
@@ -51,10 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force) and not args.save and not args.json and not args.print_:
+    if (args.ops or args.format or args.freeze_plan or args.force or args.keep_code) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
+    if args.save:
+        from tui.headless.targets import target_format
+
+        args.format, problem = target_format(args.save, args.format)
+        if problem:
+            parser().error(problem)
     headless = args.print_ or args.json or args.save or args.scan
+    if not headless and not sys.stdout.isatty():
+        args.print_ = headless = True  # piped or redirected: print what --print prints
     if not headless:
+        if not sys.stdin.isatty():
+            print("modeltree: the app needs a terminal (stdin is not one); use --print, --json "
+                  "or --scan, or ssh -t", file=sys.stderr)
+            return 2
         from tui.app import run_app
 
         return run_app(args.file, key=args.key)
@@ -62,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return _headless(args)
     except ModelFileError as e:
         print(f"modeltree: {e}", file=sys.stderr)
+        seen = [f for f in getattr(e, "findings", ()) if f.severity == "danger"]
+        if args.scan and seen:  # suspicious before the broken part: 3 wins over 1
+            for f in seen:
+                print(f.line())
+            print(f"{args.file}: SUSPICIOUS: torch.load would import or call {len(seen)} thing(s) "
+                  "before the point where the file breaks")
+            return 3
         return 1
     except KeyboardInterrupt:
         print("modeltree: interrupted", file=sys.stderr)
@@ -97,7 +118,8 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
-                      force=args.force, whole_checkpoint=args.whole_checkpoint)
+                      force=args.force, whole_checkpoint=args.whole_checkpoint,
+                      keep_code=args.keep_code)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 

@@ -28,6 +28,15 @@ from tui.core.write.freeze_plan import apply_plan_beside
 # Bytes a pickle can start with (any opcode; torch.load accepts them all).
 PICKLE_OPCODES = frozenset(bytes([ord(op.code.encode("latin-1")) for op in pickletools.opcodes]))
 
+CLASSIC_STARTS = b"\x80(]}cI"  # how torch.save and pickle.dump start: a broken one is still one
+
+
+def _reworded(e: ModelFileError, problem: str) -> ModelFileError:
+    new = ModelFileError(e.path, problem)
+    new.findings = getattr(e, "findings", [])  # type: ignore[attr-defined]
+    return new
+
+
 # Checkpoint keys that usually hold "the" model, best first.
 PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
                   "model_state", "weights", "params", "ema", "model_ema")
@@ -100,16 +109,42 @@ def _open(path: str, key: str | None) -> ModelFile:
         elif head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
             # torch.load reads any other file as a legacy tar or a pickle, whatever its
             # first opcode: so does modeltree (nothing is run either way).
-            mf = _from_torch(path, open_pickle_stream(path), key)
+            try:
+                src = open_pickle_stream(path)
+            except ModelFileError as e:
+                if head[0] in CLASSIC_STARTS:
+                    raise
+                raise _reworded(e, f"not a PyTorch or safetensors file ({e.problem})") from None
+            mf = _from_torch(path, src, key)
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
-    mf.file_size = _folder_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
+    mf.file_size = mf.file_size or st.st_size  # folders and indexes: their weights files
     apply_plan_beside(mf)
     return mf
 
 
-def _folder_size(path: str) -> int:
-    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
+MODEL_EXTS = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
+
+
+class FolderOfModels(ModelFileError):
+    """A folder holding several model files, not one model: `choices` lists them."""
+
+    def __init__(self, path: str, choices: list[str]) -> None:
+        names = ", ".join(os.path.basename(c) for c in choices[:5])
+        more = f" and {len(choices) - 5} more" if len(choices) > 5 else ""
+        super().__init__(path, f"a folder of {len(choices)} model files, not one model "
+                         f"({names}{more}): open one of them")
+        self.choices = choices
+
+
+def model_files(path: str) -> list[str]:
+    """The model files directly in a folder, sorted."""
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as e:
+        raise ModelFileError(path, e.strerror or str(e)) from None
+    return [os.path.join(path, n) for n in names if n.endswith(MODEL_EXTS)
+            and os.path.isfile(os.path.join(path, n))]
 
 
 def _open_zip(path: str, key: str | None) -> ModelFile:
@@ -221,8 +256,11 @@ def _ordered(b: TreeBuilder) -> list:
 def _open_torchscript(path: str, zipped: Any) -> ModelFile:
     from tui.core.read.torchscript import open_script, script_findings, script_tree
 
-    src, classes = open_script(path, zipped)
-    root, b, entries = script_tree(path, src.read.root, classes)
+    try:
+        src, classes = open_script(path, zipped)
+        root, b, entries = script_tree(path, src.read.root, classes)
+    except ModelFileError as e:
+        raise _reworded(e, f"can't read TorchScript archive ({e.problem})") from None
     rollup(root)
     values = ValueNode("(file)", "module", f"TorchScript module {root.type}")
     mf = ModelFile(path=path, format="torchscript", container="torchscript", root=root,
@@ -268,21 +306,28 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
 
 
 def _open_dir(path: str) -> ModelFile:
+    """One model only when the folder is one: an index, or exactly one weights file."""
     index = find_index(path)
     if index is not None:
         return _open_index(index, shown_path=path)
-    shards = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
-    if not shards:
-        raise ModelFileError(path, "a directory without safetensors shards or an index.json")
-    entries: list[STEntry] = []
-    for s in shards:
-        entries.extend(read_header(s)[0])
-    return _flat_file(path, "safetensors", "sharded-safetensors", entries, {})
+    files = model_files(path)
+    if not files:
+        raise ModelFileError(path, "a folder without model files or an index.json")
+    if len(files) > 1:
+        raise FolderOfModels(path, files)
+    mf = _open(files[0], None)
+    return mf
 
 
 def _open_index(index: str, shown_path: str | None = None) -> ModelFile:
     weight_map, shards, meta = read_index(index)
     shown = shown_path or index
+    mf = _open_shards(index, shown, weight_map, shards, meta)
+    mf.file_size = sum(os.path.getsize(s) for s in shards)
+    return mf
+
+
+def _open_shards(index: str, shown: str, weight_map: dict, shards: list[str], meta: dict) -> ModelFile:
     if all(s.endswith(".safetensors") for s in shards):
         entries: list[STEntry] = []
         for s in shards:
