@@ -14,6 +14,7 @@ and configs are pickled); 'unknown-class' for classes this machine doesn't have.
 from __future__ import annotations
 
 import importlib.machinery
+import io
 import importlib.util
 import os
 import pickletools
@@ -75,6 +76,9 @@ def findings(read: Any) -> list[Finding]:
             for c in called[:MAX_CALLS_SHOWN]:
                 objs[len(out)] = c
                 out.append(Finding("danger", qual, f"would call {describe_call(c)}"))
+                for g in _handed(c):  # a callable passed on: partial(torch.load, …), …
+                    objs[len(out)] = c
+                    out.append(Finding("danger", g, f"handed to {qual}, which may call it"))
             if len(called) > MAX_CALLS_SHOWN:
                 out.append(Finding("danger", qual, f"… and {len(called) - MAX_CALLS_SHOWN} more calls"))
         reused = [c for c in made if c.__dict__.get("_mt_called") and c not in called]
@@ -88,7 +92,7 @@ def findings(read: Any) -> list[Finding]:
         elif kind == "missing":
             out.append(Finding("unknown-class", qual, f"package '{module.split('.')[0]}' is "
                                "not installed here: torch.load would fail"))
-        elif module.split(".", 1)[0] not in QUIET_PACKAGES and kind != "safe":
+        elif module.split(".", 1)[0] not in QUIET_PACKAGES and kind != "safe" and not called:
             packages.setdefault(module.split(".", 1)[0], []).append(qual)
     for top, quals in packages.items():
         shown = ", ".join(quals[:3]) + (", …" if len(quals) > 3 else "")
@@ -123,7 +127,7 @@ def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Find
             out.append(Finding("danger", qual, f"{why}: torch.load would import it and may call it"))
 
     try:
-        for i, (op, arg, _pos) in enumerate(pickletools.genops(memoryview(data)[start:])):
+        for i, (op, arg, _pos) in enumerate(pickletools.genops(io.BytesIO(bytes(memoryview(data)[start:])))):
             if i > STATIC_OPS:
                 break
             code = op.name
@@ -150,11 +154,26 @@ def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Find
     return out
 
 
+def _handed(call: Any) -> list[str]:
+    """Globals (off the allowlist) among a call's arguments."""
+    out = []
+    for a in (*call._mt_args, *(call._mt_kwargs or {}).values()):
+        if isinstance(a, type) and getattr(a, "_mt_name", "") and not is_safe_call(
+                qualname(a), a._mt_name):
+            out.append(qualname(a))
+    return out
+
+
 def _benign_getattr(call: Any) -> bool:
-    """getattr(<a pickled nn.Module>, 'method'): how bound-method hooks pickle."""
+    """getattr(<a pickled nn.Module>, 'method') (how bound-method hooks pickle) or
+    getattr(<a torch class>, 'name') (how torch.relu & co. pickle), never called after."""
     args = call._mt_args
-    return (len(args) == 2 and module_state(args[0]) is not None and isinstance(args[1], str)
-            and not args[1].startswith("__"))
+    if len(args) != 2 or not isinstance(args[1], str) or args[1].startswith("__"):
+        return False
+    target = args[0]
+    if isinstance(target, type) and getattr(target, "_mt_name", ""):
+        return target._mt_module.split(".", 1)[0] == "torch"
+    return module_state(target) is not None
 
 
 def describe_call(call: Any) -> str:

@@ -1,0 +1,87 @@
+"""Builders for the trust tests: a TorchScript archive whose __setstate__ writes a marker,
+one file per tensor kind, and benign checkpoints a scanner must not flag."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+class SetStateNet(nn.Module):
+    """torch.jit.load runs __setstate__: torch.from_file(path, shared=True) creates `path`."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.path = path
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.lin(x)
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, bool]:
+        return (self.path, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, bool]) -> None:
+        self.path = state[0]
+        self.training = state[1]
+        torch.from_file(state[0], True, 1)
+
+
+def setstate_archive(path: Path, marker: Path) -> Path:
+    torch.jit.save(torch.jit.script(SetStateNet(str(marker))), str(path))
+    return path
+
+
+def tensor_kinds() -> dict[str, Tensor]:
+    eye = torch.eye(4)
+    return {
+        "sparse_coo": eye.to_sparse(), "sparse_csr": eye.to_sparse_csr(),
+        "sparse_csc": eye.to_sparse_csc(), "sparse_bsr": eye.to_sparse_bsr((2, 2)),
+        "sparse_bsc": eye.to_sparse_bsc((2, 2)),
+        "nested": torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]),
+        "quantized": torch.quantize_per_tensor(torch.randn(3), 0.1, 0, torch.qint8),
+        "quantized_channel": torch.quantize_per_channel(
+            torch.randn(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([0, 1]), 0, torch.qint8),
+        "meta": torch.empty(3, device="meta"),
+    }
+
+
+def kind_model(kind: str) -> nn.Module:
+    m = nn.Linear(4, 4)
+    m.register_buffer("extra", tensor_kinds()[kind])
+    return m
+
+
+def benign(d: Path) -> dict[str, Path]:
+    """Checkpoints real training code writes: none of them calls anything but data."""
+    import numpy as np
+
+    lin = nn.Linear(3, 2)
+    out = {
+        "paths_namespace": {"model": lin.state_dict(), "out_dir": pathlib.PosixPath("/tmp/run"),
+                            "args": argparse.Namespace(lr=0.1, name="x", dims=[1, 2])},
+        "numpy": {"state_dict": lin.state_dict(), "arr": np.arange(6).reshape(2, 3),
+                  "scalar": np.float32(1.5), "rng": np.random.default_rng(0).random(3)},
+        "lightning_like": {"epoch": 3, "global_step": 10, "pytorch-lightning_version": "2.4.0",
+                           "state_dict": lin.state_dict(), "loops": {"fit": {"x": 1}},
+                           "callbacks": {}, "optimizer_states": [torch.optim.SGD(
+                               lin.parameters(), lr=0.1).state_dict()],
+                           "lr_schedulers": [], "hparams_name": "kwargs",
+                           "hyper_parameters": OrderedDict(lr=0.1, act=torch.relu)},
+        "misc": {"when": __import__("datetime").datetime(2024, 1, 2), "s": {1, 2},
+                 "f": frozenset({3}), "c": complex(1, 2), "sl": slice(1, 4), "n": len,
+                 "model": lin},
+    }
+    paths = {}
+    for name, obj in out.items():
+        paths[name] = d / f"{name}.pth"
+        torch.save(obj, paths[name])
+    return paths
