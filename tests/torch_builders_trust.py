@@ -18,21 +18,23 @@ class SetStateNet(nn.Module):
 
     def __init__(self, path: str) -> None:
         super().__init__()
-        self.lin = nn.Linear(2, 2)
+        self.w = nn.Parameter(torch.ones(2))
         self.path = path
+        self.n = 0
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.lin(x)
+        return x * self.w
 
     @torch.jit.export
-    def __getstate__(self) -> Tuple[str, bool]:
-        return (self.path, self.training)
+    def __getstate__(self) -> Tuple[Tensor, str, bool, int]:
+        return (self.w, self.path, self.training, self.n)
 
     @torch.jit.export
-    def __setstate__(self, state: Tuple[str, bool]) -> None:
-        self.path = state[0]
-        self.training = state[1]
-        torch.from_file(state[0], True, 1)
+    def __setstate__(self, state: Tuple[Tensor, str, bool, int]) -> None:
+        self.w = state[0]
+        self.path = state[1]
+        self.training = state[2]
+        self.n = torch.from_file(state[1], True, 1).numel()
 
 
 def setstate_archive(path: Path, marker: Path) -> Path:
