@@ -7,7 +7,6 @@ import argparse
 import pathlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Tuple
 
 import torch
 from torch import Tensor, nn
@@ -26,11 +25,11 @@ class SetStateNet(nn.Module):
         return x * self.w
 
     @torch.jit.export
-    def __getstate__(self) -> Tuple[Tensor, str, bool, int]:
+    def __getstate__(self) -> tuple[Tensor, str, bool, int]:
         return (self.w, self.path, self.training, self.n)
 
     @torch.jit.export
-    def __setstate__(self, state: Tuple[Tensor, str, bool, int]) -> None:
+    def __setstate__(self, state: tuple[Tensor, str, bool, int]) -> None:
         self.w = state[0]
         self.path = state[1]
         self.training = state[2]

@@ -18,7 +18,9 @@ def banner_text(mf: ModelFile) -> Text | None:
         lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
                           f"{len(danger)} call(s). modeltree did not run them.", style="bold"))
         lines += [Text(f"  {w.callable}{' at ' + w.where if w.where else ''}: {w.detail}")
-                  for w in danger[:MAX_LINES - 1]]
+                  for w in danger[:MAX_LINES - 2]]
+        lines.append(Text("  The way out: save as state_dict or safetensors (no code). A full "
+                          "model keeps the payload only if you tick 'keep code'."))
     elif notes:
         w = notes[0]
         more = f"  (+{len(notes) - 1} more)" if len(notes) > 1 else ""

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
 from tui.core.read.guard import GuardError, brief, check_pickle
+from tui.core.read.legacy_tar import is_tar, open_tar
+from tui.core.read.loading import broken, load, short
 from tui.core.read.records import ReadResult
-from tui.core.read.unpickle import load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE = 2 << 30  # a data.pkl beyond 2 GiB is not a model we can show
@@ -136,8 +137,8 @@ def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = 
         try:
             data = z.read(info)
         except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
-            raise ModelFileError(path, f"can't read data.pkl ({_short(e)})") from None
-    read = _load(path, data)
+            raise ModelFileError(path, f"can't read data.pkl ({short(e)})") from None
+    read = load(path, data)
     notes += after_stop(data, read)
     return TorchSource(path, "zip", data, read, prefix=prefix, notes=notes)
 
@@ -169,52 +170,19 @@ def after_stop(data: bytes, read: ReadResult) -> list[Finding]:
         Finding("info", f.callable, f.detail) for f in named]
 
 
-def _load(path: str, data: bytes) -> ReadResult:
-    try:
-        return _load_or_raise(path, data)
-    except ModelFileError as e:
-        # What torch.load would have imported/called before the broken part: --scan says it.
-        from tui.core.read import scan
-
-        e.findings = scan.static_findings(data)  # type: ignore[attr-defined]
-        raise
-
-
-def _load_or_raise(path: str, data: bytes) -> ReadResult:
-    try:
-        return load_pickle(data)
-    except ModelFileError:
-        raise
-    except RecursionError:
-        raise ModelFileError(path, "the pickle nests too deeply to read") from None
-    except MemoryError:
-        raise ModelFileError(path, "the pickle is too large to read") from None
-    except GuardError as e:
-        raise ModelFileError(path, f"refused to unpickle: {e}") from None
-    except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
-        raise ModelFileError(path, f"not a readable pickle ({_short(e)})") from None
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).splitlines()[0] if str(e) else ""
-    text = text[:120]
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def open_pickle_stream(path: str) -> TorchSource:
     """A non-zip file as torch.load reads it: a legacy tar if it is one; else its first
     pickle, which torch unpickles and compares with the legacy magic number (as a value:
     any pickle that evaluates to it). Every pickle torch would read is read and scanned."""
-    from tui.core.read.legacy_tar import is_tar, open_tar
-
     if is_tar(path):
-        return open_tar(path)
+        data, read, extra, notes = open_tar(path)
+        return TorchSource(path, "legacy-tar", data, read, extra=extra, notes=notes)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         if size > MAX_PICKLE and f.read(1) != b"\x80":
             raise ModelFileError(path, "not a PyTorch file (a pickle larger than 2 GiB)")
         first = _read_one_pickle(path, f, 0, bare=True)
-        head = _load(path, first)
+        head = load(path, first)
         if not (type(head.root) is int and head.root == LEGACY_MAGIC):
             # A bare pickle: torch.load would run it, then fail on the magic number.
             return TorchSource(path, "pickle", first, head, pickle_span=(0, len(first)),
@@ -223,16 +191,16 @@ def open_pickle_stream(path: str) -> TorchSource:
         start = len(first)
         protocol, start = _header_pickle(path, f, start, "protocol version", extra)
         if not (type(protocol) is int and protocol == 1001):
-            raise _broken(path, f"legacy torch file with unknown protocol {brief(protocol)}", extra)
+            raise broken(path, f"legacy torch file with unknown protocol {brief(protocol)}", extra)
         _sys_info, start = _header_pickle(path, f, start, "system info", extra)
         data = _read_one_pickle(path, f, start)
         try:
-            read = _load(path, data)
+            read = load(path, data)
         except ModelFileError as e:
-            raise _broken(path, e.problem, extra, getattr(e, "findings", [])) from None
+            raise broken(path, e.problem, extra, getattr(e, "findings", [])) from None
         # torch.load unpickles the storage-key list that follows with the full unpickler
         # too: read it the same restricted way so what it names is reported as well.
-        keys = _load(path, _read_one_pickle(path, f, start + len(data)))
+        keys = load(path, _read_one_pickle(path, f, start + len(data)))
         src = TorchSource(path, "legacy", data, read, pickle_span=(start, start + len(data)),
                           extra=[*extra, keys])
         if isinstance(keys.root, list):
@@ -247,25 +215,15 @@ def after_stop_file(path: str, end: int, size: int) -> list[Finding]:
                     "pickle's STOP; torch.load never reads them")]
 
 
-def _broken(path: str, problem: str, reads: list[ReadResult],
-            more: list[Finding] | None = None) -> ModelFileError:
-    """A legacy file that breaks part way: keep what the pickles before the break would do."""
-    from tui.core.read import scan
-
-    e = ModelFileError(path, problem)
-    e.findings = [f for r in reads for f in scan.findings(r)] + list(more or [])  # type: ignore[attr-defined]
-    return e
-
-
 def _header_pickle(path: str, f: io.BufferedReader, start: int, what: str,
                    reads: list[ReadResult] | None = None) -> tuple[object, int]:
     """One of the legacy format's small pickles at `start`, read (and later scanned) like
     any other — torch unpickles each with the full unpickler: its value, the offset after it."""
     data = _read_one_pickle(path, f, start)
     try:
-        read = _load(path, data)
+        read = load(path, data)
     except ModelFileError as e:
-        raise _broken(path, f"legacy torch file with a broken {what} ({e.problem})", reads or [],
+        raise broken(path, f"legacy torch file with a broken {what} ({e.problem})", reads or [],
                       getattr(e, "findings", [])) from None
     if reads is not None:
         reads.append(read)
@@ -287,7 +245,7 @@ def _read_one_pickle(path: str, f: io.BufferedReader, start: int, bare: bool = F
         err.findings = scan.static_findings(mm_copy(path, start))  # type: ignore[attr-defined]
         raise err from None
     except (OSError, ValueError) as e:
-        raise ModelFileError(path, f"can't read the file ({_short(e)})") from None
+        raise ModelFileError(path, f"can't read the file ({short(e)})") from None
 
 
 def mm_copy(path: str, start: int, limit: int = 64 << 20) -> bytes:

@@ -14,6 +14,7 @@ import tarfile
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
 from tui.core.read.guard import GuardError, check_pickle
+from tui.core.read.loading import broken, load
 from tui.core.read.records import Marker, ReadResult, StorageType
 from tui.core.read.unpickle import Unpickler
 
@@ -28,9 +29,8 @@ def is_tar(path: str) -> bool:
         return False
 
 
-def open_tar(path: str):  # -> TorchSource (imported late: containers imports this module)
-    from tui.core.read.containers import TorchSource, _broken
-
+def open_tar(path: str) -> tuple[bytes, ReadResult, list[ReadResult], list[Finding]]:
+    """The main pickle's bytes and read, the other pickles' reads, and a note."""
     reads: list[ReadResult] = []
     try:
         with tarfile.open(path, mode="r:") as tar:
@@ -43,12 +43,12 @@ def open_tar(path: str):  # -> TorchSource (imported late: containers imports th
             data = main
             read = _main(path, main)
     except ModelFileError as e:
-        raise _broken(path, e.problem, reads, getattr(e, "findings", [])) from None
+        raise broken(path, e.problem, reads, getattr(e, "findings", [])) from None
     except (tarfile.TarError, OSError, EOFError, struct.error, ValueError) as e:
-        raise _broken(path, f"broken legacy tar file ({type(e).__name__})", reads) from None
+        raise broken(path, f"broken legacy tar file ({type(e).__name__})", reads) from None
     note = Finding("info", "legacy tar format", "torch < 0.4's tar layout: every pickle in it is "
                    "read and scanned; tensors are shown by key only and it can't be saved")
-    return TorchSource(path, "legacy-tar", data, read, extra=reads, notes=[note])
+    return data, read, reads, [note]
 
 
 def _member(tar: tarfile.TarFile, name: str) -> bytes:
@@ -62,13 +62,11 @@ def _member(tar: tarfile.TarFile, name: str) -> bytes:
 
 
 def _one(path: str, data: bytes, pos: int, reads: list[ReadResult]) -> tuple[object, int]:
-    from tui.core.read.containers import _load
-
     try:
         end = check_pickle(data, pos)
     except GuardError as e:
         raise ModelFileError(path, f"legacy tar file has a broken pickle ({e})") from None
-    read = _load(path, data[pos:end])
+    read = load(path, data[pos:end])
     reads.append(read)
     return read.root, end
 
@@ -98,17 +96,15 @@ def _tensor_bytes(path: str, data: bytes, pos: int, args: object) -> int:
 
 
 def _main(path: str, data: bytes) -> ReadResult:
-    from tui.core.read.containers import _load
-
     try:
         check_pickle(data)
     except GuardError:
-        return _load(path, data)  # the same error, with what it names
+        return load(path, data)  # the same error, with what it names
     u = Unpickler(data)
     u.persistent_load = lambda pid: (Marker(f"tensor {pid} (legacy tar)")
                                      if not isinstance(pid, tuple) else None)
     try:
         return u.result(u.load())
     except Exception:  # noqa: BLE001 - let the common path word the error
-        return _load(path, data)
+        return load(path, data)
 

@@ -14,8 +14,8 @@ and configs are pickled); 'unknown-class' for classes this machine doesn't have.
 from __future__ import annotations
 
 import importlib.machinery
-import io
 import importlib.util
+import io
 import os
 import pickletools
 from collections import deque

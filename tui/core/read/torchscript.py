@@ -25,7 +25,8 @@ from typing import Any
 from tui.core.errors import ModelFileError
 from tui.core.model import Finding, ModuleNode
 from tui.core.read.build import TreeBuilder
-from tui.core.read.containers import TorchSource, _load, open_zip
+from tui.core.read.containers import TorchSource, open_zip
+from tui.core.read.loading import load
 from tui.core.read.records import ParamRec, StandIn, TensorRec
 
 MAX_CODE = 64 << 20  # bytes of code/ read in all
@@ -91,7 +92,7 @@ def open_script(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]]) -> tu
         classes = read_classes(path, again, prefix)
         extra = []
         if prefix + "constants.pkl" in again.namelist():
-            extra.append(_load(path, again.read(prefix + "constants.pkl")))
+            extra.append(load(path, again.read(prefix + "constants.pkl")))
     src = open_zip(path, zipped)
     src.extra += extra
     return src, classes
