@@ -85,4 +85,20 @@ def benign(d: Path) -> dict[str, Path]:
     for name, obj in out.items():
         paths[name] = d / f"{name}.pth"
         torch.save(obj, paths[name])
+    import pickle
+
+    # the peers' benign pickles: a list of strings at every protocol, numpy arrays
+    for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+        paths[f"benign_v{proto}"] = d / f"benign_v{proto}.pkl"
+        paths[f"benign_v{proto}"].write_bytes(pickle.dumps(["a", "b", "c"], protocol=proto))
+    arrays = {"object_array": np.array([(1, 2), (3, 4)], dtype=object),
+              "int_array": np.array([(1, 2), (3, 4)], dtype=int)}
+    for name, arr in arrays.items():
+        paths[name] = d / f"{name}.pkl"
+        paths[name].write_bytes(pickle.dumps(arr, protocol=2))
+    # a joblib-style wrapper: NEWOBJ + BUILD of a class, the raw array after the pickle
+    wrapper = (b"\x80\x04\x8c\x13joblib.numpy_pickle\x8c\x11NumpyArrayWrapper\x93)\x81}"
+               b"\x8c\x05shape\x4b\x03\x85sb.")
+    paths["joblib_wrapper"] = d / "joblib_wrapper.pkl"
+    paths["joblib_wrapper"].write_bytes(wrapper + np.arange(3).tobytes())
     return paths

@@ -12,7 +12,9 @@ MAX_LINES = 3
 
 def banner_text(mf: ModelFile) -> Text | None:
     danger = [w for w in mf.warnings if w.severity == "danger"]
-    notes = [w for w in mf.warnings if w.severity != "danger"]
+    # 'info' findings (packages torch.load would import, TorchScript code) are for --scan
+    # and --print; the banner keeps to what needs attention.
+    notes = [w for w in mf.warnings if w.severity == "unknown-class"]
     lines: list[Text] = []
     if danger:
         lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
