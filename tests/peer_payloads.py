@@ -157,6 +157,15 @@ def corpus(d: Path, marker: Path) -> dict[str, Path]:
     out["keyword_newobj_ex"] = _w(d / "newobj_ex.pth", b"\x80\x04" + _str("subprocess")
                                   + _str("Popen") + b"\x93)}" + _str("args") + _str(cmd)
                                   + b"s\x92.")
+    # INST/OBJ without arguments call a function global (a bare __new__ only for classes)
+    out["inst_no_args"] = _w(d / "inst_no_args.pth", b"(ibuiltins\nbreakpoint\n.")
+    out["obj_no_args"] = _w(d / "obj_no_args.pth", b"\x80\x02(cos\ngetcwd\no.")
+    # a data constructor handed an object whose class code it would run
+    out["odict_of_object"] = _w(d / "odict_obj.pth", b"\x80\x04" + _str("collections")
+                                + _str("OrderedDict") + b"\x93" + _str("evilpkg") + _str("Items")
+                                + b"\x93)\x81\x85R.")
+    out["path_of_object"] = _w(d / "path_obj.pth", b"\x80\x04" + _str("pathlib") + _str("PosixPath")
+                               + b"\x93" + _str("evilpkg") + _str("FsPath") + b"\x93)\x81\x85R.")
     return out
 
 

@@ -95,7 +95,8 @@ def converting(reader: Any, fn: Any, args: tuple) -> None:
     for a in args[:4]:
         if isinstance(a, StandIn) or (isinstance(a, type) and issubclass(a, StandIn)):
             what = qualname(type(a)) if isinstance(a, StandIn) else qualname(a)
-            note_suspect(reader, f"builtins.{getattr(fn, '__name__', 'call')}",
+            note_suspect(reader, f"{getattr(fn, '__module__', 'builtins')}."
+                         f"{getattr(fn, '__name__', 'call')}",
                          f"would convert a {what} object (running its class's code)")
             return
 

@@ -51,6 +51,11 @@ class StandIn:
     def __setstate__(self, state: Any) -> None:
         self.__dict__["_mt_state"] = state
 
+    def __getinitargs__(self) -> tuple:
+        # Present so that INST/OBJ without arguments *call* the global (and reach __init__)
+        # as they do for a function in torch.load, instead of a bare __new__ like NEWOBJ.
+        return ()
+
     def __setitem__(self, key: Any, value: Any) -> None:
         hash(key)  # as a real dict would: an unhashable key fails here, never reaches str()
         if self.__dict__["_mt_items"] is None:

@@ -81,6 +81,13 @@ def findings(read: Any) -> list[Finding]:
                     out.append(Finding("danger", g, f"handed to {qual}, which may call it"))
             if len(called) > MAX_CALLS_SHOWN:
                 out.append(Finding("danger", qual, f"… and {len(called) - MAX_CALLS_SHOWN} more calls"))
+        else:
+            for c in called[:MAX_CALLS_SHOWN]:  # data constructor given an object from the file
+                obj = _object_arg(c)
+                if obj is not None:
+                    objs[len(out)] = c
+                    out.append(Finding("danger", qual, f"would pass a {obj} object made from the "
+                                       f"file to {qual} (running that class's code)"))
         reused = [c for c in made if c.__dict__.get("_mt_called") and c not in called]
         for c in reused[:MAX_CALLS_SHOWN]:  # an object built from the file, then called
             objs[len(out)] = c
@@ -152,6 +159,16 @@ def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Find
     except Exception:  # noqa: BLE001 - the broken part: everything before it was listed
         pass
     return out
+
+
+def _object_arg(call: Any) -> str | None:
+    """The class of an argument that is an object of a class off the allowlist."""
+    for a in (*call._mt_args, *(call._mt_kwargs or {}).values()):
+        cls = type(a)
+        if getattr(cls, "_mt_name", "") and "_mt_args" in getattr(a, "__dict__", {}) \
+                and not is_safe_call(qualname(cls), cls._mt_name):
+            return qualname(cls)
+    return None
 
 
 def _handed(call: Any) -> list[str]:

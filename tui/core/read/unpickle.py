@@ -206,6 +206,7 @@ class _Restricted:
             return Marker("device(" + ", ".join(brief(a) for a in args) + ")")
 
         def odict(*args):
+            converting(self, collections.OrderedDict, args)
             return collections.OrderedDict(keyed(args[0], True)) if args else collections.OrderedDict()
 
         def codecs_encode(obj, encoding="utf-8", errors="strict"):
