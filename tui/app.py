@@ -91,10 +91,28 @@ class ModelTreeApp(App[None]):
             self.show_model(event.worker.result)
         elif event.state == WorkerState.ERROR:
             err = event.worker.error
+            if getattr(err, "choices", None):  # a folder of several models: pick one
+                self._pick(err.choices, str(err))
+                return
             self.load_error = str(err) if isinstance(err, ModelFileError) else (
                 f"{self.path}: unexpected {type(err).__name__}: {err}")
             self.main.show_load_error(self.load_error)
             self.push_screen(ErrorScreen("Could not open the file", self.load_error))
+
+    def _pick(self, choices: list[str], why: str) -> None:
+        from tui.screens.file_picker import FilePicker
+
+        def opened(path: str | None) -> None:
+            if path is None:
+                self.load_error = why
+                self.main.show_load_error(why)
+                return
+            self.path = self.main.path = path
+            self.load()
+
+        folder = os.path.basename(self.path.rstrip(os.sep)) or self.path
+        self.push_screen(FilePicker(choices, f"{folder} holds {len(choices)} model files: "
+                                    "open which one?"), opened)
 
     def show_model(self, mf: ModelFile) -> None:
         # The model's objects live as long as the app: keep the collector from re-scanning

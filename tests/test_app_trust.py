@@ -1,0 +1,58 @@
+"""The app side of issue 10: a folder of models opens a picker; a suspicious file's banner
+offers the way out; TorchScript opens without torch running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app_support import SIZE, copy_to, loaded, sync
+
+from tui.app import ModelTreeApp
+from tui.screens.file_picker import FilePicker
+from tui.widgets.warning_banner import WarningBanner
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_models"
+
+
+@sync
+async def test_folder_of_models_opens_a_picker(tmp_path):
+    folder = tmp_path / "models"
+    for name in ("entire_model.pth", "weights_only.pth", "transformer.safetensors"):
+        copy_to(SAMPLES / name, folder)
+    app = ModelTreeApp(str(folder))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        assert isinstance(app.screen, FilePicker)
+        assert [Path(p).name for p in app.screen.paths] == [
+            "entire_model.pth", "transformer.safetensors", "weights_only.pth"]
+        await pilot.press("down", "enter")
+        await loaded(pilot)
+        assert app.mf is not None and app.mf.format == "safetensors"
+        assert app.mf.path.endswith("transformer.safetensors")
+
+
+@sync
+async def test_picker_cancelled_leaves_the_error(tmp_path):
+    folder = tmp_path / "models"
+    for name in ("entire_model.pth", "weights_only.pth"):
+        copy_to(SAMPLES / name, folder)
+    app = ModelTreeApp(str(folder))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.mf is None and "2 model files" in (app.load_error or "")
+
+
+@sync
+async def test_danger_banner_says_the_way_out(tmp_path):
+    from peer_payloads import corpus
+
+    files = corpus(tmp_path, tmp_path / "MARKER")
+    app = ModelTreeApp(str(files["zip_runpy._run_code"]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        text = str(app.query_one(WarningBanner).render())
+        assert "runpy._run_code" in text and "state_dict or safetensors" in text
+    assert not (tmp_path / "MARKER").exists()
