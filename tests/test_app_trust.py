@@ -56,3 +56,22 @@ async def test_danger_banner_says_the_way_out(tmp_path):
         text = str(app.query_one(WarningBanner).render())
         assert "runpy._run_code" in text and "state_dict or safetensors" in text
     assert not (tmp_path / "MARKER").exists()
+
+
+@sync
+async def test_app_opens_a_setstate_archive_without_running_it(tmp_path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "TS_MARKER"
+    path = tmp_path / "evil.pt"
+    code = ("import sys, torch_builders_trust as tb; from pathlib import Path; "
+            "tb.setstate_archive(Path(sys.argv[1]), Path(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", code, str(path), str(marker)], check=True, timeout=120,
+                   cwd=ROOT / "tests")
+    app = ModelTreeApp(str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        assert app.mf is not None and app.mf.format == "torchscript"
+        assert app.query_one(WarningBanner).has_class("-danger")
+    assert not marker.exists()

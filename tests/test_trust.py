@@ -243,3 +243,24 @@ def test_transformers_and_sentence_transformers_style_models_are_clean(tmp_path,
     code, out, _ = _run(capsys, "--scan", str(path))
     assert code == 0, out
     assert "info: transformers" in out
+
+
+def test_numpy_and_wrapper_tensors_listed_and_refused_by_weights_writers(tmp_path, capsys):
+    """Kinds torch can save but a CPU machine can't make directly, pickled by hand."""
+    import numpy as np
+    from hostile_files import Call
+
+    from_numpy = Call(torch._utils._rebuild_device_tensor_from_numpy,
+                      np.arange(6, dtype=np.float32).reshape(2, 3), torch.float32, "xla:0", False)
+    wrapper = Call(torch._utils._rebuild_wrapper_subclass, torch.Tensor, torch.float32, (2, 2),
+                   (2, 1), 0, torch.strided, torch.device("meta"), False)
+    src = tmp_path / "kinds.pth"
+    torch.save({"a": torch.ones(2), "np": from_numpy, "wrap": wrapper}, src)
+    code, out, _ = _run(capsys, "--json", str(src))
+    params = {t["name"]: t for t in json.loads(out)["parameters"]}
+    assert code == 0 and params["np"]["shape"] == [2, 3] and params["np"]["layout"] == "numpy"
+    assert params["wrap"]["shape"] == [2, 2] and "without storage" in params["wrap"]["note"]
+    for fmt, ext in (("state_dict", "pth"), ("safetensors", "safetensors")):
+        out_path = tmp_path / f"o.{ext}"
+        code, _, err = _run(capsys, str(src), "--save", str(out_path), "--format", fmt)
+        assert code == 1 and ("np" in err or "wrap" in err) and not out_path.exists(), err
