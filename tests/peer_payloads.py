@@ -166,9 +166,20 @@ def corpus(d: Path, marker: Path) -> dict[str, Path]:
                                 + b"\x93)\x81\x85R.")
     out["path_of_object"] = _w(d / "path_obj.pth", b"\x80\x04" + _str("pathlib") + _str("PosixPath")
                                + b"\x93" + _str("evilpkg") + _str("FsPath") + b"\x93)\x81\x85R.")
+    out["shadowed_archive"] = shadowed_archive(d / "shadowed.pth", marker)
     return out
 
 
 def _w(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
+    return path
+
+
+def shadowed_archive(path: Path, marker: Path) -> Path:
+    """torch reads the folder of the zip's first entry: a clean data.pkl in another folder
+    listed first among the .pkl names must not hide it."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/version", b"3\n")
+        z.writestr("clean/data.pkl", pickle.dumps({"weight": 1}, 2))
+        z.writestr("evil/data.pkl", in_state_dict(call("os", "system", f"touch {marker}")))
     return path

@@ -115,9 +115,14 @@ def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
 
 
 def _prefix(path: str, names: list[str]) -> str:
-    for n in names:
-        if n.endswith("data.pkl") and n.count("/") <= 1:
-            return n[: -len("data.pkl")]
+    """The archive's top folder as torch finds it: the folder of the zip's first entry
+    (another folder's data.pkl, which torch never reads, must not be what is shown)."""
+    first = names[0] if names else ""
+    prefix = first.split("/", 1)[0] + "/" if "/" in first else ""
+    if prefix and prefix + "data.pkl" in names:
+        return prefix
+    if prefix and prefix + "constants.pkl" in names:
+        return prefix  # TorchScript: reports its own missing data.pkl
     raise ModelFileError(path, "zip archive without data.pkl: not a torch.save file")
 
 
