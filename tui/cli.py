@@ -11,6 +11,7 @@ from typing import TextIO
 from tui import __version__
 from tui.core.errors import ModelFileError
 from tui.core.formats import FORMAT_IDS
+from tui.core.human import plural
 
 
 class _Ordered(argparse.Action):
@@ -45,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
     p.add_argument("--keep-code", action="store_true",
                    help="with --save: write a full model even if the file would run code when loaded")
+    p.add_argument("--cpu", action="store_true",
+                   help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.set_defaults(ops=[])
     return p
 
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force or args.keep_code) and not args.save and not args.json and not args.print_:
+    if (args.ops or args.format or args.freeze_plan or args.force or args.keep_code or args.cpu) \
+            and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     if args.save:
         from tui.headless.targets import target_format
@@ -69,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
             print("modeltree: the app needs a terminal (stdin is not one); use --print, --json "
                   "or --scan, or ssh -t", file=sys.stderr)
             return 2
+        from tui.core.read.probe import probe
+
+        try:  # a path that can't be a model: one line here, not a full-screen error box
+            probe(args.file)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 1
         from tui.app import run_app
 
         return run_app(args.file, key=args.key)
@@ -118,7 +129,7 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
-                      force=args.force, whole_checkpoint=args.whole_checkpoint,
+                      force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu,
                       keep_code=args.keep_code)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
@@ -146,7 +157,7 @@ def _scan(mf) -> int:
         print(w.line())
     if danger:
         print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
-              f"{len(danger)} thing(s) named in the file")
+              f"{plural(len(danger), 'thing')} named in the file")
         return 3
     print(f"{mf.path}: clean: torch.load would call nothing but data constructors")
     return 0

@@ -73,6 +73,7 @@ class TensorInfo:
     uid: int = 0  # index in ModelFile.tensors
     param_index: int = -1  # creation order of its Parameter in the pickle (ParamRec.index); -1: none
     layout: str = "strided"  # sparse_coo/csr/csc/bsr/bsc, nested, numpy (bytes in the pickle)
+    inferred: bool = False  # kind guessed from name/dtype (a file without architecture)
 
     @property
     def name(self) -> str:
@@ -157,6 +158,8 @@ class ModuleNode:
     non_persistent: list[str] = field(default_factory=list)  # buffer names not in state_dict
     counts: Counts = field(default_factory=Counts)
     depth: int = 0
+    extra_repr: str = ""  # what print(model) shows inside Class(...)
+    attributes: dict[str, Any] = field(default_factory=dict)  # plain attributes, as JSON values
 
     @property
     def short_type(self) -> str:

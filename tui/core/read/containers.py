@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from tui.core.read.loading import broken, load, short
 from tui.core.read.records import ReadResult
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# Bytes a pickle can start with (any opcode: torch.load accepts them all).
+PICKLE_OPCODES = frozenset(ord(op.code.encode("latin-1")) for op in pickletools.opcodes)
 MAX_PICKLE = 2 << 30  # a data.pkl beyond 2 GiB is not a model we can show
 
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 import gc
 import math
 import os
-import pickletools
 import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.errors import ModelFileError
+from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
 from tui.core.read.build import TreeBuilder, rollup, value_tree
-from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.read.containers import (
+    PICKLE_OPCODES,
+    TorchSource,
+    is_zip,
+    open_pickle_stream,
+    open_zip,
+    read_zip,
+)
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
 from tui.core.read.safetensors import (
     STEntry,
@@ -24,9 +31,6 @@ from tui.core.read.safetensors import (
     read_index,
 )
 from tui.core.write.freeze_plan import apply_plan_beside
-
-# Bytes a pickle can start with (any opcode; torch.load accepts them all).
-PICKLE_OPCODES = frozenset(bytes([ord(op.code.encode("latin-1")) for op in pickletools.opcodes]))
 
 CLASSIC_STARTS = b"\x80(]}cI"  # how torch.save and pickle.dump start: a broken one is still one
 
@@ -295,7 +299,7 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
         e = by_name[t.name]
         t.storage = type(t.storage)(t.storage.key, t.dtype, "cpu", t.storage.numel, e.path, e.offset)
     rollup(root)
-    values = ValueNode("(file)", "dict", f"{len(entries)} tensors",
+    values = ValueNode("(file)", "dict", plural(len(entries), "tensor"),
                        children=[ValueNode(k, "str", repr(v)[:80], path=f"__metadata__.{k}")
                                  for k, v in meta.items()])
     mf = ModelFile(path=path, format="safetensors", container=container, root=root,
@@ -357,7 +361,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     root = b.from_flat(merged.items(), requires_grad_known=False)
     rollup(root)
     mf = ModelFile(path=shown, format="state_dict", container="sharded-torch", root=root,
-                   tensors=_ordered(b), values=ValueNode("(file)", "dict", f"{len(merged)} tensors"),
+                   tensors=_ordered(b), values=ValueNode("(file)", "dict", plural(len(merged), "tensor")),
                    warnings=warnings, modules=b.modules, requires_grad_stored=False, model_key="")
     mf.source = SourceInfo("sharded-torch", shards=sources, model_obj=merged)
     return mf

@@ -42,6 +42,7 @@ class ScriptClass:
     buffers: list[str] = field(default_factory=list)
     setstate: bool = False
     source: str = ""  # the code file it is defined in
+    text: str = ""  # that file's text (for layer settings)
 
 
 def demangle(qual: str) -> str:
@@ -69,7 +70,7 @@ def read_classes(path: str, z: zipfile.ZipFile, prefix: str) -> dict[str, Script
         for line in text.splitlines():
             m = _CLASS.match(line)
             if m:
-                current = out.setdefault(f"{module}.{m.group(1)}", ScriptClass(source=name))
+                current = out.setdefault(f"{module}.{m.group(1)}", ScriptClass(source=name, text=text))
                 continue
             if current is None:
                 continue
@@ -120,6 +121,7 @@ def script_tree(path: str, root_obj: Any, classes: dict[str, ScriptClass]
     stack: list[tuple[Any, ModuleNode]] = [(root_obj, root)]
     order: list[tuple[Any, ModuleNode, dict]] = []
     seen = {id(root_obj)}
+    codes = {c.source.split("/", 1)[-1]: c.text for c in classes.values()}
     recs: dict[int, Any] = {}  # id(TensorInfo) → its record, for the writers
 
     def info(v: Any, name: str, kind: str) -> Any:
@@ -132,6 +134,7 @@ def script_tree(path: str, root_obj: Any, classes: dict[str, ScriptClass]
         state = obj._mt_state if isinstance(obj._mt_state, dict) else {}
         cls = classes.get(_qual(obj), ScriptClass())
         order.append((obj, node, state))
+        _settings(_qual(obj), state, node, codes)
         params = set(cls.parameters)
         for k, v in state.items():
             if str(k) in params and isinstance(v, (TensorRec, ParamRec)):
@@ -159,3 +162,26 @@ def script_tree(path: str, root_obj: Any, classes: dict[str, ScriptClass]
 def _qual(obj: Any) -> str:
     cls = type(obj)
     return f"{cls._mt_module}.{cls._mt_name}"
+
+
+def _settings(qual: str, state: dict, node: ModuleNode, codes: dict[str, str]) -> None:
+    """node.extra_repr/attributes from the class's constants (its code) and the plain
+    attribute values data.pkl holds for the object."""
+    from tui.core.read.layer_repr import attributes_json, extra_repr
+    from tui.core.read.script_attrs import class_fields, code_path
+
+    attrs, fields, params = class_fields(codes.get(code_path(qual), ""), qual.rsplit(".", 1)[-1])
+    for name in fields:
+        v = _plain(state.get(name))
+        if v is None or isinstance(v, (bool, int, float, str, tuple, list)):
+            attrs[name] = v
+    attrs["_parameters"] = {p: state.get(p) for p in params}
+    node.extra_repr = extra_repr(qual, attrs)
+    node.attributes = attributes_json({k: v for k, v in attrs.items() if not k.startswith("_")})
+
+
+def _plain(v: Any) -> Any:
+    """TorchScript pickles typed lists as torch.jit._pickle.build_intlist([...]): the list."""
+    if isinstance(v, StandIn) and type(v)._mt_module == "torch.jit._pickle" and v._mt_args:
+        return v._mt_args[0]
+    return v
