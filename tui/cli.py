@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     if args.save:
-        from tui.headless.targets import target_format
+        from tui.core.write.targets import target_format
 
         args.format, problem = target_format(args.save, args.format)
         if problem:
