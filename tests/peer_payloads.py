@@ -183,3 +183,35 @@ def shadowed_archive(path: Path, marker: Path) -> Path:
         z.writestr("clean/data.pkl", pickle.dumps({"weight": 1}, 2))
         z.writestr("evil/data.pkl", in_state_dict(call("os", "system", f"touch {marker}")))
     return path
+
+
+PLACEHOLDER = ("peer_payloads", "placeholder")
+
+
+def placeholder(*args: object) -> None:
+    """Stands for a gadget while torch.save pickles a model; retargeted in the bytes after."""
+    raise RuntimeError("never called")
+
+
+class Payload:
+    """A model attribute that pickles as placeholder(cmd): GLOBAL + REDUCE."""
+
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (placeholder, (self.cmd,))
+
+
+def retarget(base: Path, out: Path, module: str, name: str) -> Path:
+    """A copy of a torch.save zip whose placeholder global names `module.name` instead."""
+    old = f"c{PLACEHOLDER[0]}\n{PLACEHOLDER[1]}\n".encode()
+    new = f"c{module}\n{name}\n".encode()
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):
+                assert old in data
+                data = data.replace(old, new)
+            dst.writestr(info.filename, data)
+    return out

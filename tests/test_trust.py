@@ -52,22 +52,27 @@ def test_every_peer_payload_is_flagged_and_none_runs(payloads, capsys):
     assert not marker.exists()
 
 
-def test_full_save_of_every_suspicious_file_needs_keep_code(payloads, tmp_path, capsys):
-    files, marker = payloads
-    kept = 0
-    for name, path in files.items():
-        try:
-            mf = open_model(str(path))
-        except ModelFileError:
-            continue
-        if mf.root is None or mf.format != "full_model":
-            continue
-        out = tmp_path / f"{name}.pth"
+def test_full_save_of_every_suspicious_file_needs_keep_code(tmp_path):
+    """Every gadget as an attribute of a real full model: refused without --keep-code;
+    with it, the new file scans exactly as the source did."""
+    from peer_payloads import GADGETS, Payload, retarget
+    from torch import nn
+
+    marker = tmp_path / "MARKER"
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.extra = Payload(f"touch {marker}")
+    base = tmp_path / "base.pth"
+    torch.save(model, base)
+    for i, (module, name) in enumerate(GADGETS):
+        src = retarget(base, tmp_path / f"m{i}.pth", module, name)
+        mf = open_model(str(src))
+        assert mf.format == "full_model" and any(w.severity == "danger" for w in mf.warnings)
+        out = tmp_path / f"o{i}.pth"
         with pytest.raises(ModelFileError, match="keep-code"):
             save(mf, str(out), fmt="full")
+        assert not out.exists()
         save(mf, str(out), fmt="full", keep_code=True)
         assert [w.line() for w in open_model(str(out)).warnings] == [w.line() for w in mf.warnings]
-        kept += 1
     assert not marker.exists()
 
 
