@@ -269,3 +269,20 @@ def test_numpy_and_wrapper_tensors_listed_and_refused_by_weights_writers(tmp_pat
         out_path = tmp_path / f"o.{ext}"
         code, _, err = _run(capsys, str(src), "--save", str(out_path), "--format", fmt)
         assert code == 1 and ("np" in err or "wrap" in err) and not out_path.exists(), err
+
+
+def test_legacy_tar_is_read_like_torch_reads_it(tmp_path, capsys):
+    src = tmp_path / "old.tar"
+    sd = tb.legacy_tar_state_dict(src)
+    loaded = torch.load(src, weights_only=False)  # control: torch reads the hand-made file
+    assert all(torch.equal(loaded[k], v) for k, v in sd.items())
+    code, out, _ = _run(capsys, "--json", str(src))
+    doc = json.loads(out)
+    assert code == 0 and doc["container"] == "legacy-tar"
+    assert {p["name"]: p["shape"] for p in doc["parameters"] + doc["buffers"]} == {
+        k: list(v.shape) for k, v in sd.items()}
+    out_path = tmp_path / "new.pth"
+    code, _, err = _run(capsys, str(src), "--save", str(out_path), "--format", "state_dict")
+    assert code == 0, err
+    again = torch.load(out_path, weights_only=True)
+    assert list(again) == list(sd) and all(torch.equal(again[k], v) for k, v in sd.items())

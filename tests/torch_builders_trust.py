@@ -102,3 +102,44 @@ def benign(d: Path) -> dict[str, Path]:
     paths["joblib_wrapper"] = d / "joblib_wrapper.pkl"
     paths["joblib_wrapper"].write_bytes(wrapper + np.arange(3).tobytes())
     return paths
+
+
+class _Ref:
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+
+def legacy_tar_state_dict(path: Path) -> dict[str, Tensor]:
+    """A state_dict in torch's oldest (tar) layout, written by hand: torch.load reads it."""
+    import io
+    import pickle
+    import struct
+    import tarfile
+
+    torch.manual_seed(0)
+    sd = OrderedDict(weight=torch.randn(2, 3), bias=torch.randn(2), steps=torch.arange(4))
+    st, ts = io.BytesIO(), io.BytesIO()
+    st.write(pickle.dumps(len(sd), 2))
+    ts.write(pickle.dumps(len(sd), 2))
+    for key, t in enumerate(sd.values()):
+        stype = torch.LongStorage if t.dtype == torch.int64 else torch.FloatStorage
+        st.write(pickle.dumps((key, "cpu", stype), 2))
+        st.write(struct.pack("<q", t.numel()) + t.numpy().tobytes())
+        ts.write(pickle.dumps((100 + key, key, torch.FloatTensor), 2))
+        ts.write(struct.pack("<i", t.dim()) + b"\0" * 4 + struct.pack(f"<{t.dim()}q", *t.shape)
+                 + struct.pack(f"<{t.dim()}q", *t.stride()) + struct.pack("<q", 0))
+    st.write(pickle.dumps([], 2))
+
+    class P(pickle.Pickler):
+        def persistent_id(self, obj):
+            return str(obj.key) if isinstance(obj, _Ref) else None
+
+    main = io.BytesIO()
+    P(main, 2).dump(OrderedDict((k, _Ref(100 + i)) for i, k in enumerate(sd)))
+    with tarfile.open(path, "w:", format=tarfile.PAX_FORMAT) as tar:
+        for name, blob in (("sys_info", pickle.dumps({}, 2)), ("storages", st.getvalue()),
+                           ("tensors", ts.getvalue()), ("pickle", main.getvalue())):
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return sd

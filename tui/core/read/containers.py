@@ -183,8 +183,9 @@ def open_pickle_stream(path: str) -> TorchSource:
     pickle, which torch unpickles and compares with the legacy magic number (as a value:
     any pickle that evaluates to it). Every pickle torch would read is read and scanned."""
     if is_tar(path):
-        data, read, extra, notes = open_tar(path)
-        return TorchSource(path, "legacy-tar", data, read, extra=extra, notes=notes)
+        tar, notes = open_tar(path)
+        return TorchSource(path, "legacy-tar", tar.data, tar.read, pickle_span=tar.span,
+                           _offsets=tar.offsets, extra=tar.extra, notes=notes)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         if size > MAX_PICKLE and f.read(1) != b"\x80":
