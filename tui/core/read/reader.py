@@ -93,7 +93,7 @@ def _open(path: str, key: str | None) -> ModelFile:
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
     if stat.S_ISDIR(st.st_mode):
-        mf = _open_dir(path)
+        mf = _open_dir(path, key)
     else:
         if not stat.S_ISREG(st.st_mode):
             raise ModelFileError(path, "not a regular file")
@@ -309,7 +309,7 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
     return mf
 
 
-def _open_dir(path: str) -> ModelFile:
+def _open_dir(path: str, key: str | None = None) -> ModelFile:
     """One model only when the folder is one: an index, or exactly one weights file."""
     index = find_index(path)
     if index is not None:
@@ -319,7 +319,7 @@ def _open_dir(path: str) -> ModelFile:
         raise ModelFileError(path, "a folder without model files or an index.json")
     if len(files) > 1:
         raise FolderOfModels(path, files)
-    mf = _open(files[0], None)
+    mf = _open(files[0], key)
     return mf
 
 

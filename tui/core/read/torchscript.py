@@ -101,7 +101,9 @@ def open_script(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]]) -> tu
 
 def script_findings(src: TorchSource, classes: dict[str, ScriptClass]) -> list[Finding]:
     """What torch.jit.load (and torch.load, which hands archives to it) would run."""
-    out = [f for f in src.findings() if not f.callable.startswith("__torch__.")]
+    # __torch__ classes are defined by the archive's code, not imported: no 'missing' notes.
+    out = [f for f in src.findings()
+           if f.severity == "danger" or not f.callable.startswith("__torch__")]
     for qual, c in classes.items():
         if c.setstate:
             out.append(Finding("danger", f"{qual}.__setstate__", f"TorchScript code in {c.source} "
