@@ -286,3 +286,25 @@ def test_legacy_tar_is_read_like_torch_reads_it(tmp_path, capsys):
     assert code == 0, err
     again = torch.load(out_path, weights_only=True)
     assert list(again) == list(sd) and all(torch.equal(again[k], v) for k, v in sd.items())
+
+
+class TaggedTensor(torch.Tensor):
+    """A tensor subclass (pickled with _rebuild_from_type_v2)."""
+
+
+def test_tensor_subclass_kept_by_full_refused_by_weights_formats(tmp_path, capsys):
+    from torch import nn
+
+    model = nn.Linear(2, 2)
+    model.register_buffer("tag", torch.arange(3.0).as_subclass(TaggedTensor))
+    src = tmp_path / "sub.pth"
+    torch.save(model, src)
+    code, out, _ = _run(capsys, "--json", str(src))
+    tag = next(b for b in json.loads(out)["buffers"] if b["name"] == "tag")
+    assert code == 0 and "TaggedTensor" in tag["note"]
+    code, _, err = _run(capsys, str(src), "--save", str(tmp_path / "o.pth"), "--format", "state_dict")
+    assert code == 1 and "tag" in err and "subclass" in err
+    code, _, err = _run(capsys, str(src), "--save", str(tmp_path / "f.pth"), "--format", "full")
+    assert code == 0, err
+    got = torch.load(tmp_path / "f.pth", weights_only=False).tag
+    assert type(got) is TaggedTensor and torch.equal(got, model.tag)

@@ -23,6 +23,9 @@ from tui.core.read.records import (
 from tui.core.write.stream import Blob
 
 
+PLAIN = ("torch.Tensor", "torch.nn.parameter.Parameter")  # not a subclass of its own
+
+
 @dataclass(eq=False)
 class Storage:
     """One storage: tensors that share it stay views of one block in the output."""
@@ -136,6 +139,10 @@ class _Resolver:
 
     def tensor(self, name: str, rec: Any) -> OutTensor:
         data = rec.data if isinstance(rec, ParamRec) else rec
+        if isinstance(data, TensorRec) and data.subclass and data.subclass not in PLAIN:
+            raise ModelFileError(self.mf.path, f"tensor {name} is a {data.subclass} (a tensor "
+                                 "subclass): this format can't keep its class (the full format "
+                                 "keeps it)")
         if isinstance(data, TensorRec) and data.layout != "strided":
             raise ModelFileError(self.mf.path, f"tensor {name} is a {data.note or data.layout}: "
                                  "this format can't hold it exactly (the full format keeps it)")
