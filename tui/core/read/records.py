@@ -240,7 +240,6 @@ class ReadResult:
     globals: dict[str, type]  # every stand-in class the file named
     calls: list[StandIn]  # every stand-in instance made (in order)
     suspect: list[tuple[str, str]] = field(default_factory=list)  # (callable, what it would do)
-    notes: list[tuple[str, str]] = field(default_factory=list)  # (what, detail): not code, worth saying
     end: int = -1  # offset just past the pickle's STOP
 
 

@@ -58,7 +58,7 @@ def findings(read: Any) -> list[Finding]:
     by_cls: dict[type, list[Any]] = {}
     for call in read.calls:
         by_cls.setdefault(type(call), []).append(call)
-    out: list[Finding] = [Finding("danger", c, d) for c, d in getattr(read, "suspect", ())]
+    out: list[Finding] = [Finding("danger", c, d) for c, d in read.suspect]
     objs: dict[int, Any] = {}  # finding index -> the object whose place in the file to show
     packages: dict[str, list[str]] = {}
     for qual, cls in read.globals.items():
@@ -105,8 +105,6 @@ def findings(read: Any) -> list[Finding]:
         shown = ", ".join(quals[:3]) + (", …" if len(quals) > 3 else "")
         out.append(Finding("info", top, f"torch.load would import {top} (its code runs on "
                            f"import) to rebuild {shown}"))
-    for what, detail in getattr(read, "notes", ()):
-        out.append(Finding("info", what, detail))
     if objs:  # only then walk the graph (it can be large) to say where each one sits
         where = _locate(read.root)
         for i, obj in objs.items():
