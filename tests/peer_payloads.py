@@ -167,6 +167,9 @@ def corpus(d: Path, marker: Path) -> dict[str, Path]:
     out["path_of_object"] = _w(d / "path_obj.pth", b"\x80\x04" + _str("pathlib") + _str("PosixPath")
                                + b"\x93" + _str("evilpkg") + _str("FsPath") + b"\x93)\x81\x85R.")
     out["shadowed_archive"] = shadowed_archive(d / "shadowed.pth", marker)
+    # a dotted name reached through NEWOBJ + BUILD rather than REDUCE
+    out["dotted_newobj_build"] = _w(d / "dotted_build.pth", b"\x80\x04" + _str("posixpath")
+                                    + _str("os.system") + b"\x93)\x81" + _str(cmd) + b"b.")
     return out
 
 

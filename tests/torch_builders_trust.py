@@ -96,6 +96,10 @@ def benign(d: Path) -> dict[str, Path]:
     for name, arr in arrays.items():
         paths[name] = d / f"{name}.pkl"
         paths[name].write_bytes(pickle.dumps(arr, protocol=2))
+    # builtins.len called on data (a false alarm of the old blocklist)
+    paths["len_call"] = d / "len_call.pkl"
+    paths["len_call"].write_bytes(b"\x80\x02}X\x01\x00\x00\x00ncbuiltins\nlen\nX\x03\x00\x00\x00abc"
+                                  b"\x85Rs.")
     # a joblib-style wrapper: NEWOBJ + BUILD of a class, the raw array after the pickle
     wrapper = (b"\x80\x04\x8c\x13joblib.numpy_pickle\x8c\x11NumpyArrayWrapper\x93)\x81}"
                b"\x8c\x05shape\x4b\x03\x85sb.")
