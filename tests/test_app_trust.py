@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
 
 
+async def _picker(pilot) -> FilePicker:
+    await pilot.app.workers.wait_for_complete()
+    for _ in range(200):
+        if isinstance(pilot.app.screen, FilePicker):
+            break
+        await pilot.pause()
+    assert isinstance(pilot.app.screen, FilePicker)
+    return pilot.app.screen
+
+
 @sync
 async def test_folder_of_models_opens_a_picker(tmp_path):
     folder = tmp_path / "models"
@@ -22,14 +32,13 @@ async def test_folder_of_models_opens_a_picker(tmp_path):
         copy_to(SAMPLES / name, folder)
     app = ModelTreeApp(str(folder))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert isinstance(app.screen, FilePicker)
-        assert [Path(p).name for p in app.screen.paths] == [
+        picker = await _picker(pilot)
+        assert [Path(p).name for p in picker.paths] == [
             "entire_model.pth", "transformer.safetensors", "weights_only.pth"]
         await pilot.press("down", "enter")
-        await loaded(pilot)
-        assert app.mf is not None and app.mf.format == "safetensors"
-        assert app.mf.path.endswith("transformer.safetensors")
+        screen = await loaded(pilot)
+        assert screen.mf is not None and screen.mf.format == "safetensors"
+        assert screen.mf.path.endswith("transformer.safetensors")
 
 
 @sync
@@ -39,10 +48,10 @@ async def test_picker_cancelled_leaves_the_error(tmp_path):
         copy_to(SAMPLES / name, folder)
     app = ModelTreeApp(str(folder))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        await _picker(pilot)
         await pilot.press("escape")
-        await pilot.pause()
-        assert app.mf is None and "2 model files" in (app.load_error or "")
+        screen = await loaded(pilot)
+        assert screen.mf is None and "2 model files" in (screen.load_error or "")
 
 
 @sync
@@ -52,8 +61,8 @@ async def test_danger_banner_says_the_way_out(tmp_path):
     files = corpus(tmp_path, tmp_path / "MARKER")
     app = ModelTreeApp(str(files["zip_runpy._run_code"]))
     async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot)
-        text = str(app.query_one(WarningBanner).render())
+        screen = await loaded(pilot)
+        text = str(screen.query_one(WarningBanner).render())
         assert "runpy._run_code" in text and "state_dict or safetensors" in text
     assert not (tmp_path / "MARKER").exists()
 
@@ -71,7 +80,7 @@ async def test_app_opens_a_setstate_archive_without_running_it(tmp_path):
                    cwd=ROOT / "tests")
     app = ModelTreeApp(str(path))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf is not None and app.mf.format == "torchscript"
-        assert app.query_one(WarningBanner).has_class("-danger")
+        screen = await loaded(pilot)
+        assert screen.mf is not None and screen.mf.format == "torchscript"
+        assert screen.query_one(WarningBanner).has_class("-danger")
     assert not marker.exists()

@@ -22,7 +22,6 @@ from tui.core.read.records import (
 )
 from tui.core.write.stream import Blob
 
-
 PLAIN = ("torch.Tensor", "torch.nn.parameter.Parameter")  # not a subclass of its own
 
 
