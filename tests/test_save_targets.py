@@ -34,5 +34,7 @@ def test_with_extension(path, fmt, want):
 
 
 def test_format_for_path():
-    assert format_for_path("x.safetensors", "full") == "safetensors"
-    assert format_for_path("x.pth", "state_dict") == "state_dict"
+    assert format_for_path("x.safetensors", "full", "full") == "safetensors"
+    assert format_for_path("x.pth", "state_dict", "full") == "state_dict"
+    assert format_for_path("x.pth", "safetensors", "full") == "full"
+    assert format_for_path("x", "safetensors", "full") == "safetensors"  # still typing

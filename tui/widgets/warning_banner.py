@@ -17,12 +17,11 @@ def banner_text(mf: ModelFile) -> Text | None:
     notes = [w for w in mf.warnings if w.severity == "unknown-class"]
     lines: list[Text] = []
     if danger:
-        lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
-                          f"{len(danger)} call(s). modeltree did not run them.", style="bold"))
+        lines.append(Text(f"⚠ DANGER: torch.load on this file would run {len(danger)} call(s); "
+                          "modeltree ran none.", style="bold"))
         lines += [Text(f"  {w.callable}{' at ' + w.where if w.where else ''}: {w.detail}")
                   for w in danger[:MAX_LINES - 2]]
-        lines.append(Text("  The way out: save as state_dict or safetensors (no code). A full "
-                          "model keeps the payload only if you tick 'keep code'."))
+        lines.append(Text("  state_dict and safetensors carry no code; a full model needs 'keep code'."))
     elif notes:
         w = notes[0]
         more = f"  (+{len(notes) - 1} more)" if len(notes) > 1 else ""

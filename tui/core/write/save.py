@@ -131,7 +131,8 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
         if not keep_code:
             raise ModelFileError(mf.path, f"refused: the file would call {names} when loaded and a "
                                  f"{formats.label('checkpoint' if whole else fmt)} keeps that; save "
-                                 "as state_dict or safetensors (no code), or add --keep-code")
+                                 "as state_dict or safetensors (no code), or keep it on purpose "
+                                 "(--keep-code, or 'keep code' in the save dialog)")
     job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
     target = check_target(out, force)
     same = _same_file(target, mf.path)

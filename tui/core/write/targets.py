@@ -35,10 +35,15 @@ def with_extension(path: str, fmt: str) -> str:
     return path
 
 
-def format_for_path(path: str, current: str) -> str:
-    """The format a typed path asks for: safetensors for .safetensors, else `current`
-    (a torch extension after safetensors falls back to `fallback` by the caller)."""
-    return "safetensors" if _split(path)[1] == SAFETENSORS_EXT else current
+def format_for_path(path: str, current: str, torch_format: str) -> str:
+    """The format a typed path asks for: safetensors for a .safetensors name; a torch
+    extension (.pth, .pt, …) while safetensors is chosen: `torch_format`; else `current`."""
+    ext = _split(path)[1]
+    if ext == SAFETENSORS_EXT:
+        return "safetensors"
+    if ext and current == "safetensors":
+        return torch_format
+    return current
 
 
 def _split(path: str) -> tuple[str, str]:
