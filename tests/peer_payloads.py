@@ -167,6 +167,12 @@ def corpus(d: Path, marker: Path) -> dict[str, Path]:
     out["path_of_object"] = _w(d / "path_obj.pth", b"\x80\x04" + _str("pathlib") + _str("PosixPath")
                                + b"\x93" + _str("evilpkg") + _str("FsPath") + b"\x93)\x81\x85R.")
     out["shadowed_archive"] = shadowed_archive(d / "shadowed.pth", marker)
+    # BUILD on a module found through STACK_GLOBAL rewrites one of its names, then the
+    # pickle looks that name up again: a global turned into another (a monkeypatch)
+    patch = (b"\x80\x04" + _str("torch") + _str("_utils") + b"\x93\x94" + b"}" + _str("_rebuild_tensor")
+             + _str("os") + b"s" + b"b0" + _str("torch._utils") + _str("_rebuild_tensor") + b"\x93"
+             + _str("system") + b"\x93" + _str(cmd) + b"\x85R.")
+    out["module_monkeypatch"] = _w(d / "monkeypatch.pth", patch)
     # a dotted name reached through NEWOBJ + BUILD rather than REDUCE
     out["dotted_newobj_build"] = _w(d / "dotted_build.pth", b"\x80\x04" + _str("posixpath")
                                     + _str("os.system") + b"\x93)\x81" + _str(cmd) + b"b.")

@@ -17,10 +17,15 @@ def load(path: str, data: bytes) -> ReadResult:
     try:
         return load_or_raise(path, data)
     except ModelFileError as e:
-        # What torch.load would have imported/called before the broken part: --scan says it.
+        # What torch.load would have imported/called before the broken part: --scan says it
+        # (what the restricted unpickler saw before the error, and the opcodes up to it).
         from tui.core.read import scan
 
-        e.findings = scan.static_findings(data)  # type: ignore[attr-defined]
+        partial = getattr(e, "partial", None)
+        seen = scan.findings(partial) if partial is not None else []
+        named = {f.callable for f in seen}
+        e.findings = seen + [f for f in scan.static_findings(data)  # type: ignore[attr-defined]
+                             if f.callable not in named]
         raise
 
 
@@ -36,7 +41,9 @@ def load_or_raise(path: str, data: bytes) -> ReadResult:
     except GuardError as e:
         raise ModelFileError(path, f"refused to unpickle: {e}") from None
     except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
-        raise ModelFileError(path, f"not a readable pickle ({short(e)})") from None
+        err = ModelFileError(path, f"not a readable pickle ({short(e)})")
+        err.partial = getattr(e, "partial", None)  # type: ignore[attr-defined]
+        raise err from None
 
 
 def short(e: BaseException) -> str:

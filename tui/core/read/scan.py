@@ -117,7 +117,6 @@ def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Find
     pickle that won't load, what torch.load would have imported and perhaps called
     before it got to the broken part. Every one off the allowlist is reported."""
     out: list[Finding] = []
-    strings: list[Any] = []
     memo: dict[Any, Any] = {}
     seen: set[str] = set()
     why = context or "named in a pickle that does not read to its end"
@@ -131,29 +130,51 @@ def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Find
                 not is_safe_call(qual, name):
             out.append(Finding("danger", qual, f"{why}: torch.load would import it and may call it"))
 
+    # A light simulation of the unpickler's stack (strings only; anything else is None):
+    # it stops where the real one would fail, so nothing after that point is reported.
+    stack: list[Any] = []
+    marks: list[int] = []
     try:
-        for i, (op, arg, _pos) in enumerate(pickletools.genops(io.BytesIO(bytes(memoryview(data)[start:])))):
-            if i > STATIC_OPS:
+        ops = pickletools.genops(io.BytesIO(bytes(memoryview(data)[start:])))
+        for i, (op, arg, _pos) in enumerate(ops):
+            if i > STATIC_OPS or op.name == "STOP":
                 break
-            code = op.name
-            if code in ("GLOBAL", "INST"):
-                module, _, name = str(arg).partition(" ")
-                add(module, name)
-            elif code == "STACK_GLOBAL":
-                add(*(strings[-2:] if len(strings) >= 2 else ("?", "?")))
-            elif code in ("EXT1", "EXT2", "EXT4"):
+            if op.name == "MARK":
+                marks.append(len(stack))
+                continue
+            before = op.stack_before
+            if pickletools.markobject in before:
+                if not marks:
+                    break
+                del stack[marks.pop():]
+                before = [b for b in before if b not in (pickletools.markobject, pickletools.stackslice)]
+            if len(stack) < len(before):
+                break  # the real unpickler fails here: nothing after it runs
+            top = stack[len(stack) - len(before):]
+            del stack[len(stack) - len(before):]
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = str(arg).partition(" ")
+                add(module, attr)
+            elif name == "STACK_GLOBAL":
+                if not all(isinstance(x, str) for x in top):
+                    break  # STACK_GLOBAL needs two strings: torch.load stops here
+                add(*top)
+            elif name in ("EXT1", "EXT2", "EXT4"):
                 out.append(Finding("danger", f"copyreg extension code {arg}", "resolved through "
                                    "the loading process's copyreg registry: any registered callable"))
-            elif "UNICODE" in code or "STRING" in code:
-                strings.append(arg)
-            elif code in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[arg] = strings[-1] if strings else None
-            elif code == "MEMOIZE":
-                memo[len(memo)] = strings[-1] if strings else None
-            elif code in ("GET", "BINGET", "LONG_BINGET"):
-                strings.append(memo.get(arg))
-            elif code == "STOP":
-                break
+            if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                if not stack:
+                    break
+                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if arg not in memo:
+                    break
+                stack.append(memo[arg])
+            elif "UNICODE" in name or "STRING" in name:
+                stack.append(arg)
+            else:
+                stack.extend(None for _ in op.stack_after)
     except Exception:  # noqa: BLE001 - the broken part: everything before it was listed
         pass
     return out

@@ -325,6 +325,10 @@ def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
     check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
     u = TracingUnpickler(data) if tracing else Unpickler(data)
-    read = u.result(u.load())
+    try:
+        read = u.result(u.load())
+    except Exception as e:
+        e.partial = u.result(None)  # what was read before the error: the scan reports it
+        raise
     read.end = u._file.tell()  # where STOP was: anything after it torch never reads
     return read
