@@ -48,6 +48,8 @@ SAFE_CALLS: frozenset[str] = frozenset({
     *(f"torch.jit._pickle.{f}" for f in ("build_intlist", "build_tensorlist", "build_doublelist",
                                          "build_boollist", "build_tensor_from_id",
                                          "restore_type_tag")),
+    # torch's own enum in DCP .metadata (an enum call looks its member up by value)
+    "torch.distributed.checkpoint.metadata._MEM_FORMAT_ENCODING",
     # plain data
     "builtins.frozenset", "builtins.slice", "builtins.list", "builtins.tuple", "builtins.dict",
     "builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.bytes",

@@ -32,6 +32,7 @@ from tui.core.read.records import (
     int_tuple,
     shape_arg,
 )
+from tui.core.read.source import fileobj
 from tui.core.read.unpickle import Unpickler
 
 MAX_RECORDS = 1_000_000
@@ -48,7 +49,7 @@ class TarModel:
 
 def is_tar(path: str) -> bool:
     try:
-        with tarfile.open(path, mode="r:"):
+        with fileobj(path) as f, tarfile.open(fileobj=f, mode="r:"):
             return True
     except (tarfile.TarError, OSError, ValueError, EOFError):
         return False
@@ -58,7 +59,7 @@ def open_tar(path: str) -> tuple[TarModel, list[Finding]]:
     """The object with its tensors as records, every other pickle's read, and a note."""
     m = TarModel(b"", ReadResult(None, {}, [], [], {}, []))
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        with fileobj(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
             storages, s_at = _member(path, tar, "storages")
             tensors, _ = _member(path, tar, "tensors")
             main, main_at = _member(path, tar, "pickle")

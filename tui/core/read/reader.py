@@ -6,13 +6,13 @@ import gc
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
+from tui.core.read import dcp, source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import (
     PICKLE_OPCODES,
@@ -86,19 +86,18 @@ def open_model(path: str, key: str | None = None) -> ModelFile:
 
 
 def _open(path: str, key: str | None) -> ModelFile:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file or directory") from None
-    except OSError as e:
-        raise ModelFileError(path, e.strerror or str(e)) from None
-    if stat.S_ISDIR(st.st_mode):
+    if source.is_url(path):
+        from tui.core.read.remote import forget
+
+        forget()  # a new open asks each object's info (size, ETag) again
+    what, size = source.kind(path)
+    if what == "dir":
         mf = _open_dir(path, key)
     else:
-        if not stat.S_ISREG(st.st_mode):
+        if what != "file":
             raise ModelFileError(path, "not a regular file")
         try:
-            with open(path, "rb") as f:
+            with source.fileobj(path) as f:
                 head = f.read(512)
         except OSError as e:
             raise ModelFileError(path, e.strerror or str(e)) from None
@@ -108,7 +107,7 @@ def _open(path: str, key: str | None) -> ModelFile:
             mf = _open_index(path)
         elif is_zip(head):
             mf = _open_zip(path, key)
-        elif is_safetensors(head, st.st_size):
+        elif is_safetensors(head, size):
             mf = _open_safetensors(path)
         elif head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
             # torch.load reads any other file as a legacy tar or a pickle, whatever its
@@ -122,7 +121,9 @@ def _open(path: str, key: str | None) -> ModelFile:
             mf = _from_torch(path, src, key)
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
-    mf.file_size = mf.file_size or st.st_size  # folders and indexes: their weights files
+    if not mf.file_size:  # folders and indexes set it: their weights files only
+        mf.file_size = _folder_size(path) if what == "dir" else size
+    mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)
     apply_plan_beside(mf)
     return mf
 
@@ -143,12 +144,15 @@ class FolderOfModels(ModelFileError):
 
 def model_files(path: str) -> list[str]:
     """The model files directly in a folder, sorted."""
-    try:
-        names = sorted(os.listdir(path))
-    except OSError as e:
-        raise ModelFileError(path, e.strerror or str(e)) from None
-    return [os.path.join(path, n) for n in names if n.endswith(MODEL_EXTS)
-            and os.path.isfile(os.path.join(path, n))]
+    names = sorted(source.listdir(path))
+    return [source.join(path, n) for n in names if n.endswith(MODEL_EXTS)
+            and source.isfile(source.join(path, n))]
+
+
+def _folder_size(path: str) -> int:
+    if source.is_url(path):
+        return 0  # not known without asking for every object's size
+    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
 
 def _open_zip(path: str, key: str | None) -> ModelFile:
@@ -310,7 +314,13 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
 
 
 def _open_dir(path: str, key: str | None = None) -> ModelFile:
-    """One model only when the folder is one: an index, or exactly one weights file."""
+    """One model only when the folder is one: a DCP folder, an index, or exactly one
+    weights file."""
+    names = source.listdir(path)
+    if dcp.is_dcp(names):  # .metadata + *.distcp: one model, whatever else sits beside it
+        mf, checkpoint = dcp.open_dcp(path, key, PREFERRED_KEYS)
+        mf.source = SourceInfo("dcp", model_obj=checkpoint)
+        return mf
     index = find_index(path)
     if index is not None:
         return _open_index(index, shown_path=path)
@@ -319,15 +329,14 @@ def _open_dir(path: str, key: str | None = None) -> ModelFile:
         raise ModelFileError(path, "a folder without model files or an index.json")
     if len(files) > 1:
         raise FolderOfModels(path, files)
-    mf = _open(files[0], key)
-    return mf
+    return _open(files[0], key)
 
 
 def _open_index(index: str, shown_path: str | None = None) -> ModelFile:
     weight_map, shards, meta = read_index(index)
     shown = shown_path or index
     mf = _open_shards(index, shown, weight_map, shards, meta)
-    mf.file_size = sum(os.path.getsize(s) for s in shards)
+    mf.file_size = sum(source.size_of(s) for s in shards)
     return mf
 
 
@@ -347,7 +356,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     sources: list[TorchSource] = []
     warnings: list[Finding] = []
     for s in shards:
-        with open(s, "rb") as f:
+        with source.fileobj(s) as f:
             head = f.read(4)
         src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
         sources.append(src)
