@@ -37,11 +37,12 @@ MAX_VALUE_DEPTH = 48
 class TreeBuilder:
     """Builds ModuleNodes and unique TensorInfos, in named_modules() order."""
 
-    def __init__(self, storage_path: str = "") -> None:
+    def __init__(self, storage_path: str = "", storage_paths: dict[int, str] | None = None) -> None:
         self.tensors: dict[int, TensorInfo] = {}  # id(rec) → info
         self.order: list[TensorInfo] = []
         self.modules: dict[str, ModuleNode] = {}
         self.storage_path = storage_path
+        self.storage_paths = storage_paths or {}  # id(StorageRec) → its file, when several
         self._storage_refs: dict[int, StorageRef] = {}
 
     def info(self, rec: Any, name: str, kind: str, requires_grad_known: bool = True) -> TensorInfo:
@@ -71,7 +72,8 @@ class TreeBuilder:
             return None
         ref = self._storage_refs.get(id(rec))
         if ref is None:
-            ref = StorageRef(rec.key, rec.dtype, rec.location, rec.numel, self.storage_path)
+            path = self.storage_paths.get(id(rec), self.storage_path)
+            ref = StorageRef(rec.key, rec.dtype, rec.location, rec.numel, path)
             self._storage_refs[id(rec)] = ref
         return ref
 

@@ -48,20 +48,41 @@ class TorchSource:
         return self._offsets
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a zip archive, with where its data starts."""
+
+    name: str
+    header: int  # offset of the local header
+    data: int  # offset of the first data byte
+    size: int
+    crc: int
+    flags: int
+    stored: bool
+
+
+def listing(path: str) -> tuple[dict[str, Entry], int]:
+    """Every entry of a zip (with its data offset), and where the central directory starts."""
+    try:
+        with open(path, "rb") as f, zipfile.ZipFile(f) as z:
+            out: dict[str, Entry] = {}
+            for info in z.infolist():
+                f.seek(info.header_offset)
+                head = f.read(30)
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    raise ModelFileError(path, f"broken zip entry {info.filename}")
+                name_len, extra_len = struct.unpack("<HH", head[26:30])
+                out[info.filename] = Entry(
+                    info.filename, info.header_offset, info.header_offset + 30 + name_len + extra_len,
+                    info.file_size, info.CRC, info.flag_bits, info.compress_type == zipfile.ZIP_STORED)
+            return out, z.start_dir
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ModelFileError(path, f"broken zip archive ({e})") from None
+
+
 def _zip_data_offsets(path: str, prefix: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
-        for info in z.infolist():
-            if not info.filename.startswith(prefix + "data/"):
-                continue
-            f.seek(info.header_offset)
-            head = f.read(30)
-            if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                raise ModelFileError(path, f"broken zip entry {info.filename}")
-            name_len, extra_len = struct.unpack("<HH", head[26:30])
-            key = info.filename[len(prefix) + 5:]
-            out[key] = info.header_offset + 30 + name_len + extra_len
-    return out
+    head = prefix + "data/"
+    return {name[len(head):]: e.data for name, e in listing(path)[0].items() if name.startswith(head)}
 
 
 def _legacy_offsets(path: str, after_pickle: int, read: ReadResult) -> dict[str, int]:

@@ -34,7 +34,7 @@ def script_tree(path: str, module: Any) -> tuple[ModuleNode, TreeBuilder]:
             names=[name], shape=tuple(t.shape), dtype=dtype, kind=kind,  # type: ignore[arg-type]
             requires_grad=bool(t.requires_grad), device="cpu",
             storage=StorageRef(str(len(b.order)), dtype, "cpu", t.numel(), path),
-            storage_offset=0, stride=tuple(t.stride()),
+            storage_offset=t.storage_offset(), stride=tuple(t.stride()),
             original_requires_grad=bool(t.requires_grad),
         )
         by_ptr[key] = ti

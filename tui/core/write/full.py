@@ -27,12 +27,13 @@ import zlib
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
-from tui.core.read.containers import TorchSource
+from tui.core.read.containers import TorchSource, listing
+from tui.core.read.locate import Blob
 from tui.core.read.records import module_state
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
-from tui.core.write.stream import Blob, Progress, Sources
-from tui.core.write.zipwrite import archive_name, central_offsets, listing, torch_zip
+from tui.core.write.stream import Progress, Sources
+from tui.core.write.zipwrite import archive_name, central_offsets, torch_zip
 
 NEWTRUE, NEWFALSE = 0x88, 0x89
 

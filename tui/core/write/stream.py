@@ -11,24 +11,13 @@ import errno
 import os
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.read.locate import Blob
 from tui.core.write.atomic import write_all
 
 CHUNK = 16 << 20
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass(eq=False)
-class Blob:
-    """Bytes to copy: a range of a file, or bytes in memory (TorchScript tensors)."""
-
-    nbytes: int
-    path: str = ""
-    offset: int = 0  # absolute offset in `path`
-    crc: int | None = None  # CRC-32 of exactly these bytes, when known (copied zip entries)
-    data: memoryview | None = None
 
 
 class Progress:
