@@ -54,6 +54,18 @@ class StorageRef:
         return int(self.numel * DTYPE_SIZES.get(self.dtype, 1))
 
 
+@dataclass(frozen=True)
+class QParams:
+    """How a quantized tensor's integers map to reals: (q - zero_point) * scale."""
+
+    scheme: str  # per_tensor_affine, per_channel_affine, …
+    scale: float | None = None  # per-tensor schemes
+    zero_point: int | None = None
+    axis: int | None = None  # per-channel schemes: one scale per index along `axis`
+    scales: TensorInfo | None = None
+    zero_points: TensorInfo | None = None
+
+
 @dataclass(eq=False)
 class TensorInfo:
     """One tensor object. Tied weights are one TensorInfo with several names."""
@@ -68,6 +80,7 @@ class TensorInfo:
     storage_offset: int = 0
     stride: tuple[int, ...] = ()
     quantized: str | None = None  # qscheme for quantized tensors
+    qparams: QParams | None = None  # scale and zero point(s) of a quantized tensor
     note: str = ""  # e.g. "uninitialized (lazy)"
     original_requires_grad: bool | None = None  # as on disk, for dirty tracking
     uid: int = 0  # index in ModelFile.tensors

@@ -9,6 +9,7 @@ from tui.core.model import (
     FLOATING,
     Counts,
     ModuleNode,
+    QParams,
     StorageRef,
     TensorInfo,
     ValueNode,
@@ -58,7 +59,7 @@ class TreeBuilder:
             names=[name], shape=data.shape, dtype=data.dtype, kind=kind,  # type: ignore[arg-type]
             requires_grad=rg, device=data.storage.location if data.storage else "meta",
             storage=self.storage(data.storage), storage_offset=data.offset,
-            stride=data.stride, quantized=data.quantized,
+            stride=data.stride, quantized=data.quantized, qparams=self.qparams(data),
             note=data.note or (f"subclass {data.subclass}" if data.subclass else ""),
             original_requires_grad=rg,
             param_index=rec.index if isinstance(rec, ParamRec) else -1,
@@ -66,6 +67,27 @@ class TreeBuilder:
         self.tensors[id(rec)] = info
         self.order.append(info)
         return info
+
+    def qparams(self, data: TensorRec) -> QParams | None:
+        """Scale and zero point(s) as pickled; per-channel ones are tensors of their own."""
+        if not data.quantized:
+            return None
+        q = data.qparams
+        try:
+            if len(q) == 2 and not any(isinstance(x, TensorRec) for x in q):
+                return QParams(data.quantized, float(q[0]), int(q[1]))
+            if len(q) == 3 and all(isinstance(x, TensorRec) for x in q[:2]):
+                return QParams(data.quantized, axis=int(q[2]), scales=self.detached(q[0], "scales"),
+                               zero_points=self.detached(q[1], "zero_points"))
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return QParams(data.quantized)  # a scheme we don't know: the integers alone
+
+    def detached(self, rec: TensorRec, name: str) -> TensorInfo:
+        """A TensorInfo outside the tree (per-channel scales)."""
+        return TensorInfo(names=[name], shape=rec.shape, dtype=rec.dtype, kind="buffer",
+                          requires_grad=False, storage=self.storage(rec.storage),
+                          storage_offset=rec.offset, stride=rec.stride)
 
     def storage(self, rec: StorageRec | None) -> StorageRef | None:
         if rec is None:

@@ -107,6 +107,7 @@ class TensorRec:
     requires_grad: bool
     dtype: str
     quantized: str | None = None
+    qparams: tuple = ()  # (scale, zero_point) or (scales, zero_points, axis) as pickled
     note: str = ""
     subclass: str | None = None
     index: int = 0  # creation order, stable between readers of the same bytes

@@ -125,7 +125,8 @@ class _Restricted:
         def qtensor(storage, offset, size, stride, qparams, requires_grad, hooks):
             scheme = qparams[0] if isinstance(qparams, tuple) and qparams else None
             return self._tensor(storage, offset, size, stride, requires_grad,
-                                quantized=getattr(scheme, "name", str(scheme)))
+                                quantized=getattr(scheme, "name", str(scheme)),
+                                qparams=tuple(qparams[1:4]) if isinstance(qparams, tuple) else ())
 
         def param(data, requires_grad, hooks=None, state=None):
             if isinstance(data, ParamRec):
