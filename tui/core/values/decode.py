@@ -67,8 +67,9 @@ def table(dtype: str) -> np.ndarray:
     """The value of every bit pattern of a 1- or 2-byte dtype (float64, or int64 for ints)."""
     bits = table_bits(dtype)
     patterns = np.arange(1 << bits, dtype=np.uint16 if bits == 16 else np.uint8)
-    values = decode(patterns.view(RAW[dtype]), dtype)
-    out = values.astype(np.float64 if kind(dtype) == "float" else np.int64)
+    with np.errstate(invalid="ignore"):  # signalling NaN patterns
+        values = decode(patterns.view(RAW[dtype]), dtype)
+        out = values.astype(np.float64 if kind(dtype) == "float" else np.int64)
     out.flags.writeable = False
     return out
 
@@ -81,11 +82,13 @@ def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "bfloat16":
         return (raw.astype(np.uint32) << 16).view(np.float32)
     if dtype == "float16":
-        return raw.view("<f2").astype(np.float32)
+        with np.errstate(invalid="ignore"):  # signalling NaNs stay NaN
+            return raw.view("<f2").astype(np.float32)
     if dtype in FP8 or dtype == "float8_e8m0fnu":
         return _fp8_table(dtype)[raw]
     if dtype == "complex32":
-        halves = np.ascontiguousarray(raw).view("<f2").astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            halves = np.ascontiguousarray(raw).view("<f2").astype(np.float32)
         return (halves[..., 0::2] + 1j * halves[..., 1::2]).astype(np.complex64)
     if dtype == "bool":
         return raw != 0
