@@ -7,7 +7,7 @@ fp8, int8/16, bool) are counted per bit pattern (`np.bincount`): one pass, exact
 every statistic follows from a table of at most 65,536 counts. Wider dtypes accumulate
 float64 moments per piece, merged with Chan's formula, and take a second pass for the
 histogram once min and max are known (one pass when the tensor fits one piece).
-Complex tensors: min, max and the histogram are of |z|; mean is complex.
+Complex tensors: min, max and the histogram are of |z| (in float64); mean is complex.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def _finite(x: np.ndarray, out: Stats, mult: int) -> np.ndarray:
 
 
 def _hist_values(x: np.ndarray, kind: str) -> np.ndarray:
-    return np.abs(x).astype(np.float64) if kind == "complex" else x.astype(np.float64)
+    return np.abs(x.astype(np.complex128)) if kind == "complex" else x.astype(np.float64)
 
 
 def _by_moments(reader: ValueReader, view: View, out: Stats, progress, cancel) -> None:
@@ -212,7 +212,7 @@ def _by_moments(reader: ValueReader, view: View, out: Stats, progress, cancel) -
             continue
         out.zeros += int(np.count_nonzero(x == 0)) * mult
         if out.kind == "complex":
-            mag = np.abs(x)
+            mag = np.abs(x.astype(np.complex128))
             acc.bounds(mag.min(), mag.max())
         else:
             acc.bounds(x.min(), x.max())
