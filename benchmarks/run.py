@@ -135,6 +135,22 @@ def bench_sharded(gen: str, rows: list[Row], detail: list[str]) -> None:
                     f"{secs(ours.wall)}, {mb(ours.rss)}", ours.wall <= 2.0))
 
 
+def bench_stats(gen: str, rows: list[Row], detail: list[str], quick: bool) -> None:
+    """Statistics over every tensor: modeltree --stats against torch.load(mmap=True) + the
+    same statistics computed by torch in float32 (torch_stats.py)."""
+    path = os.path.join(gen, "llama_sd.pth")
+    ours = measure(modeltree_cmd() + [path, "--stats"], runs=1 if quick else 3)
+    theirs = measure([PY, os.path.join(HERE, "torch_stats.py"), path], runs=1, env=torch_env())
+    ratio = ours.wall / theirs.wall
+    detail.append(f"--stats state_dict 2.2 GB bf16: modeltree {secs(ours.wall)} / {mb(ours.rss)} "
+                  f"(runs: {', '.join(secs(w) for w in ours.walls)}); torch.load(mmap=True) + float32 "
+                  f"stats {secs(theirs.wall)} / {mb(theirs.rss)}")
+    rows.append(Row("--stats 2.2 GB bf16: <= 1.5x torch.load(mmap=True) + torch float32 stats",
+                    f"{ratio:.2f}x ({secs(ours.wall)} vs {secs(theirs.wall)})", ratio <= 1.5))
+    rows.append(Row("--stats 2.2 GB bf16: peak RSS <= 256 MB",
+                    f"{mb(ours.rss)} (torch {mb(theirs.rss)})", ours.rss <= 256 << 20))
+
+
 def save_available() -> bool:
     return os.path.exists(os.path.join(ROOT, "tui", "core", "save.py"))
 
@@ -265,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default=os.path.join(HERE, "_generated"),
                     help="where to generate the checkpoints (deleted afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
-    ap.add_argument("--only", default="json,sharded,save,app",
-                    help="comma list of: json, sharded, save, app")
+    ap.add_argument("--only", default="json,sharded,save,stats,app",
+                    help="comma list of: json, sharded, save, stats, app")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions of the slow baselines")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -278,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     start_machine = machine()
     try:
-        big = bool(only & {"json", "save"})
+        big = bool(only & {"json", "save", "stats"})
         if big and shutil.disk_usage(gen).free < NEEDED_DISK:
             print(f"need {NEEDED_DISK >> 30} GB free under {gen} for the 2.2 GB checkpoints", file=sys.stderr)
             return 2
@@ -289,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = (("json", lambda: bench_json(gen, rows, detail, args.quick)),
                  ("sharded", lambda: bench_sharded(gen, rows, detail)),
                  ("save", lambda: bench_save(gen, rows, detail, args.quick)),
+                 ("stats", lambda: bench_stats(gen, rows, detail, args.quick)),
                  ("app", lambda: bench_app(gen, rows, detail)))
         for name, step in steps:
             if name in only:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tui.core.model import ModelFile, TensorInfo
 from tui.core.read.locate import Locator
 from tui.core.values import decode as dec
@@ -16,9 +18,9 @@ class Unreadable(Exception):
 class ModelValues:
     """Reads the values of a ModelFile's tensors; close() (or `with`) when done."""
 
-    def __init__(self, mf: ModelFile, chunk_bytes: int = CHUNK) -> None:
+    def __init__(self, mf: ModelFile, chunk_bytes: int = CHUNK, locator: Locator | None = None) -> None:
         self.mf = mf
-        self.locator = Locator(mf)
+        self.locator = locator or Locator(mf)
         self.reader = ValueReader(chunk_bytes)
 
     def close(self) -> None:
@@ -61,3 +63,20 @@ def readable(t: TensorInfo) -> str | None:
         return dec.why_not(t.dtype)
     return None
 
+
+
+class ValueCache:
+    """What the app keeps per opened file: one Locator, statistics per tensor uid, the
+    last health check. Each thread reading values opens its own ModelValues."""
+
+    def __init__(self, mf: ModelFile) -> None:
+        self.mf = mf
+        self._locator: Locator | None = None
+        self.stats: dict[int, Stats] = {}
+        self.health: Any = None  # tui.core.values.health.Health of the last complete scan
+
+    def open(self, chunk_bytes: int = CHUNK) -> ModelValues:
+        """Raises ModelFileError when the file's bytes can't be located."""
+        if self._locator is None:
+            self._locator = Locator(self.mf)
+        return ModelValues(self.mf, chunk_bytes, locator=self._locator)
