@@ -115,3 +115,27 @@ def test_user_errors(files, tmp_path):
     truncated.write_bytes(data[:-8])  # header still says 4000 bytes
     code, _, err = _run(str(truncated), "--check-finite")
     assert code == 1 and "modeltree:" in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_stderr(files, monkeypatch):
+    import tui.headless.stats as hs
+
+    tmp, _, _ = files
+    monkeypatch.setattr(hs, "PROGRESS_MIN", 0)  # any work counts as long here
+    err = _Tty()
+    monkeypatch.setattr("sys.stderr", err)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(tmp / "bad.pth"), "--stats"]) == 0
+    assert "reading tensors" in err.getvalue()
+    assert "reading tensors" not in out.getvalue() and "enc.weight" in out.getvalue()
+    err2 = io.StringIO()  # not a terminal: no bar
+    monkeypatch.setattr("sys.stderr", err2)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([str(tmp / "bad.pth"), "--stats"]) == 0
+    assert err2.getvalue() == ""
