@@ -152,3 +152,18 @@ def test_torchscript_values(tmp_path):
             ref = dict(m.named_parameters())[t.name].detach()
             check(mv.stats(t), reference(ref), t.name)
             assert same(mv.reader.read(mv.view(t)), ref.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "int16", "uint16"])
+def test_two_byte_dtypes_counted_per_bit_pattern(dtype, tmp_path):
+    from tui.core.values.stats import TABLE_MIN, by_table
+
+    sd = {"big": make(dtype, (256, 160), seed=5), "view": make(dtype, (256, 160), seed=6)[:, ::2]}
+    assert sd["big"].numel() >= TABLE_MIN
+    _save_torch(sd, tmp_path / "m.pth")
+    mf = open_model(str(tmp_path / "m.pth"))
+    with ModelValues(mf, chunk_bytes=4096) as mv:
+        for t in mf.tensors:
+            view = mv.view(t)
+            assert by_table(view) == (t.name == "big")
+            check(mv.stats(t), reference(sd[t.name]), t.name)

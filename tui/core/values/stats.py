@@ -4,7 +4,8 @@ min, max, mean, std, absmax and the histogram are over the finite elements (NaN 
 are counted apart); with none of those, they are what torch gives in float64
 (`t.double().mean()`, `t.double().std()` — unbiased). 1- and 2-byte dtypes (bf16, fp16,
 fp8, int8/16, bool) are counted per bit pattern (`np.bincount`): one pass, exact, and
-every statistic follows from a table of at most 65,536 counts. Wider dtypes accumulate
+every statistic follows from a table of at most 65,536 counts (2-byte tensors under
+TABLE_MIN elements skip the table: it would cost more than they do). Wider dtypes accumulate
 float64 moments per piece, merged with Chan's formula, and take a second pass for the
 histogram once min and max are known (one pass when the tensor fits one piece).
 Complex tensors: min, max and the histogram are of |z| (in float64); mean is complex.
@@ -22,6 +23,7 @@ from tui.core.values import decode as dec
 from tui.core.values.reader import ValueReader, View, plan
 
 BINS = 32
+TABLE_MIN = 1 << 15  # 2-byte dtypes: below this many elements, a 65,536-count table costs more
 _SUB = 1 << 18  # elements per bincount call: its int64 index copy stays in cache
 ProgressFn = Callable[[int], None]  # bytes just processed
 CancelFn = Callable[[], bool]
@@ -79,7 +81,7 @@ def cost(view: View, finite_only: bool = False, chunk_bytes: int = 0) -> int:
         return 0
     mult, _ = plan(view)
     nbytes = view.numel // mult * view.itemsize
-    two = not finite_only and not dec.table_bits(view.dtype) and nbytes > chunk_bytes
+    two = not finite_only and not by_table(view) and nbytes > chunk_bytes
     return nbytes * (2 if two else 1)
 
 
@@ -91,11 +93,17 @@ def compute(reader: ValueReader, view: View, *, finite_only: bool = False,
     out = Stats(view.numel, kind, finite_only=finite_only)
     if view.numel == 0 or (finite_only and kind in ("int", "bool")):
         return out
-    if dec.table_bits(view.dtype):
+    if by_table(view):
         _by_table(reader, view, out, progress, cancel)
     else:
         _by_moments(reader, view, out, progress, cancel)
     return out
+
+
+def by_table(view: View) -> bool:
+    """Count bit patterns (1-byte dtypes, and 2-byte ones with enough elements)?"""
+    bits = dec.table_bits(view.dtype)
+    return bits == 8 or (bits == 16 and view.numel // plan(view)[0] >= TABLE_MIN)
 
 
 def _step(n: int, progress: ProgressFn | None, cancel: CancelFn | None) -> None:
