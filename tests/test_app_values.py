@@ -206,3 +206,4 @@ def test_histogram_bars_scale_and_keep_outliers():
     assert len(rows) == 2 and all(len(r) == 8 for r in rows)
     assert rows[0][4:6] == "██" and rows[1][2:4] == "▁▁"  # a count of 1 still shows
     assert bars([1] * 64, width=16, height=1) == ["█" * 16]  # merged to fit
+    assert len(bars([1] * 32, width=46, height=1)[0]) == 46  # spread over the whole width

@@ -13,7 +13,7 @@ EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 def bars(counts: list[int], width: int, height: int) -> list[str]:
     """Rows of block characters, top row first, for `counts` in `width` x `height` cells.
-    Each bucket gets width // len(counts) columns (at least 1; buckets merge when narrower).
+    Buckets share the width (neighbours merge when it is narrower than their number).
     A nonzero bucket always shows at least one eighth, so a lone outlier is visible."""
     if not counts or width <= 0 or height <= 0:
         return []
@@ -22,16 +22,13 @@ def bars(counts: list[int], width: int, height: int) -> list[str]:
         k = -(-n // width)
         counts = [sum(counts[i:i + k]) for i in range(0, n, k)]
         n = len(counts)
-    per = max(1, width // n)
+    spans = [(i + 1) * width // n - i * width // n for i in range(n)]
     top = max(counts) or 1
     levels = [0 if c == 0 else max(1, round(c * height * 8 / top)) for c in counts]
     rows = []
     for r in range(height - 1, -1, -1):  # from the top row down
-        line = []
-        for lv in levels:
-            cell = min(8, max(0, lv - r * 8))
-            line.append(EIGHTHS[cell] * per)
-        rows.append("".join(line))
+        rows.append("".join(EIGHTHS[min(8, max(0, lv - r * 8))] * w
+                            for lv, w in zip(levels, spans, strict=True)))
     return rows
 
 

@@ -143,7 +143,7 @@ class ValueGrid(ScrollView, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("next_slice", "prev_slice"):
-            return True if self.slice_count > 1 else None
+            return self.slice_count > 1
         return True
 
     def action_scroll_right(self) -> None:
