@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expand": ("Expand subtree", "open every module under the cursor"),
     "collapse": ("Collapse subtree", "close the module under the cursor and all below"),
     "values": ("Show values / modules", "a checkpoint's other entries (epoch, optimizer, …) and back"),
+    "inspect": ("Tensor values…", "statistics, histogram and values of the tensor on the table row"),
+    "health": ("Health check", "scan every tensor for NaN/Inf; mark them and their modules"),
     "help": ("Help", "keys, marks and save formats"),
     "quit": ("Quit", "asks first when there are unsaved changes"),
 }

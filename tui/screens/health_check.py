@@ -6,13 +6,14 @@ when cancelled (escape) or the file's bytes can't be read (the error is shown fi
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -20,9 +21,10 @@ from tui.core import human
 from tui.core.values.health import Health, scan, total_cost
 from tui.core.values.source import ValueCache
 from tui.core.values.stats import Cancelled
+from tui.screens.dialog import Dialog
 
 
-class HealthCheck(ModalScreen[Health | None]):
+class HealthCheck(Dialog[Health | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="health_cancel")]
 
     class _Progress(Message):
@@ -84,3 +86,31 @@ class HealthCheck(ModalScreen[Health | None]):
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "health")
         self.dismiss(None)
+
+
+def run_health_check(screen: Any) -> None:
+    """Scan the main screen's model; mark what holds NaN/Inf in its tree and table."""
+    from tui.screens.tensor_view import value_cache
+
+    cache = value_cache(screen)
+    if cache is None:
+        return
+
+    def done(health: Health | None) -> None:
+        if health is None:
+            return
+        screen.mtree.flag(health.modules)
+        screen.table.flagged = set(health.bad)
+        if screen.table.node is not None:
+            row = screen.table.cursor_row
+            screen.table.show(screen.table.node)
+            screen.table.move_cursor(row=row, animate=False)
+        skipped = f" ({len(health.skipped)} without values skipped)" if health.skipped else ""
+        if health.bad:
+            screen.say(f"{human.plural(len(health.bad), 'tensor')} of {health.checked:,} hold NaN "
+                       f"or Inf: marked ⚠ in the tree and the table{skipped}",
+                       title="Health check", severity="warning", timeout=10)
+        else:
+            screen.say(f"all {health.checked:,} tensors are finite{skipped}", title="Health check")
+
+    screen.app.push_screen(HealthCheck(cache), done)

@@ -20,15 +20,18 @@ from textual.events import DescendantFocus, Resize
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Tree
+from textual.widgets import DataTable, Footer, Input, Tree
 
 from tui.commands import ModelCommands
 from tui.core import human
 from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, ModuleNode, ValueNode
+from tui.core.values.source import ValueCache
 from tui.screens.error import ErrorScreen
+from tui.screens.health_check import run_health_check
 from tui.screens.save_dialog import SaveDialog
+from tui.screens.tensor_view import open_tensor_view, tensor_actions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -64,6 +67,8 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        Binding("i", "inspect", "Inspect", id="inspect"),
+        Binding("H", "health", "Health", id="health", show=False),
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -86,6 +91,7 @@ class MainScreen(Screen[None]):
         self.editor: Editor | None = None
         self.load_error: str | None = None
         self._pane = "tree"  # which pane space acts on (survives the command palette)
+        self.value_cache: ValueCache | None = None  # statistics per tensor (tensor_view.py)
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -218,6 +224,8 @@ class MainScreen(Screen[None]):
             return True if self.can_redo else None
         if action == "save":
             return True if loaded else None
+        if action in ("inspect", "health"):
+            return tensor_actions(self, action, loaded)
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
         return True
@@ -306,6 +314,17 @@ class MainScreen(Screen[None]):
 
     def watch_filtering(self, filtering: bool) -> None:
         self.set_class(filtering, "-filtering")
+
+    # -- values (tui/screens/tensor_view.py, health_check.py) -------------------
+    @on(DataTable.RowSelected, "#table")
+    def _row_chosen(self) -> None:
+        self.action_inspect()
+
+    def action_inspect(self) -> None:
+        open_tensor_view(self)
+
+    def action_health(self) -> None:
+        run_health_check(self)
 
     # -- saving --------------------------------------------------------------
     async def action_save(self, then_quit: bool = False) -> None:

@@ -7,6 +7,8 @@ the blocks it shows.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -215,3 +217,29 @@ class TensorView(Screen[None]):
             return True if self.state in ("cancelled", "idle") else None
         return True
 
+
+# -- what the main screen calls ---------------------------------------------------------
+def value_cache(screen: Any) -> ValueCache | None:
+    """The main screen's ValueCache for its file (made on first use)."""
+    if screen.mf is None:
+        return None
+    if screen.value_cache is None or screen.value_cache.mf is not screen.mf:
+        screen.value_cache = ValueCache(screen.mf)
+    return screen.value_cache
+
+
+def tensor_actions(screen: Any, action: str, loaded: bool) -> bool | None:
+    """check_action for "inspect" (a tensor row has focus) and "health" (a model is open)."""
+    from tui.widgets.param_table import ParamTable
+
+    if action == "inspect":
+        return (loaded and not screen.showing_values and isinstance(screen.focused, ParamTable)
+                and screen.table.tensor is not None)
+    return True if loaded and screen.mf.tensors else None
+
+
+def open_tensor_view(screen: Any) -> None:
+    t = screen.table.tensor
+    cache = value_cache(screen)
+    if t is not None and cache is not None:
+        screen.app.push_screen(TensorView(cache, t))

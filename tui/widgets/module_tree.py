@@ -29,6 +29,9 @@ class More:
     start: int
 
 
+FLAG_MARK = " ⚠ NaN/Inf"
+
+
 def module_label(node: ModuleNode) -> Text:
     """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
     text = Text(human.glyph(node.status) + " ")
@@ -63,7 +66,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ]
     COMPONENT_CLASSES = {
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
-        "module-tree--unknown", "module-tree--empty",
+        "module-tree--unknown", "module-tree--empty", "module-tree--flagged",
     }
     DEFAULT_CSS = pane_css("ModuleTree") + """
     ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
@@ -71,6 +74,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
     ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
     ModuleTree > .module-tree--empty { color: $text-muted; }
+    ModuleTree > .module-tree--flagged { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -79,6 +83,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
+        self.flagged: set[str] = set()  # modules holding NaN/Inf (health check)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Space freezes (the screen's binding); enter, click and the arrows open modules.
@@ -163,11 +168,19 @@ class ModuleTree(Tree[ModuleNode | More]):
             at = 2 if node.allow_expand else 0  # after the ▶/▼ icon
             text.stylize(self.get_component_rich_style(f"module-tree--{data.status}",
                                                        partial=True), at, at + 1)
+            if data.name in self.flagged:  # the health check found NaN/Inf in here
+                text.append(FLAG_MARK, style=self.get_component_rich_style("module-tree--flagged"))
         return text
 
     def get_label_width(self, node: TreeNode) -> int:
         # The default renders every label; this is called for every shown line on each change.
-        return node._label.cell_len + (2 if node.allow_expand else 0)
+        flagged = isinstance(node.data, ModuleNode) and node.data.name in self.flagged
+        return node._label.cell_len + (2 if node.allow_expand else 0) + (len(FLAG_MARK) if flagged else 0)
+
+    def flag(self, names: set[str]) -> None:
+        """Mark these modules (qualified names) as holding NaN/Inf."""
+        self.flagged = set(names)
+        self._invalidate()
 
     def refresh_modules(self, nodes: list[ModuleNode]) -> None:
         """New labels for the given modules, where they are in the tree."""

@@ -32,8 +32,10 @@ def flag_cell(t: TensorInfo, style: str) -> Text:
     return Text(f"{human.glyph(status)} {word}", style=style)
 
 
-def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
-    out = [f"same tensor as {', '.join(n for n in t.names if n != name)}"] if len(t.names) > 1 else []
+def notes(t: TensorInfo, name: str, non_persistent: bool, flagged: bool = False) -> str:
+    out = ["⚠ NaN/Inf"] if flagged else []  # found by the health check
+    if len(t.names) > 1:
+        out.append(f"same tensor as {', '.join(n for n in t.names if n != name)}")
     if non_persistent:
         out.append("non-persistent: not in a state_dict")
     if t.quantized:
@@ -66,6 +68,7 @@ class ParamTable(DataTable):
         self._styles: dict[str, str] = {}
         self._compact = False
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
+        self.flagged: set[int] = set()  # uids of tensors holding NaN/Inf (health check)
 
     def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.
@@ -122,7 +125,7 @@ class ParamTable(DataTable):
                 # Text, not str: DataTable parses str cells as markup (names are data).
                 rows.append((key, [flag, Text(name[prefix:] or name), Text(human.shape(t.shape)),
                                    Text(t.dtype), Text(f"{t.numel:,}", justify="right"),
-                                   Text(notes(t, name, non_persistent))]))
+                                   Text(notes(t, name, non_persistent, t.uid in self.flagged))]))
         with_notes = any(cells[5].plain for _, cells in rows)
         # Short labels and shapes ("train", "[16,1,5,5]") only when the full ones don't fit.
         widths = [len(label) for label in ("trainable", "name", "shape", "dtype", "numel")]
