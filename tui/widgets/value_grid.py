@@ -76,6 +76,7 @@ class ValueGrid(ScrollView, can_focus=True):
         self._pending: set[tuple[int, int]] = set()  # blocks being read
         self._missing: set[tuple[int, int]] = set()  # blocks the last paint wanted
         self._scheduled = False
+        self._closed = False  # unmounted: a late worker must not reopen the file
 
     # -- what is shown -----------------------------------------------------------
     def show(self, view: View, opener: Callable[[], ModelValues]) -> None:
@@ -122,6 +123,13 @@ class ValueGrid(ScrollView, can_focus=True):
         last = (rows - 1) * (WRAP if self.view is not None and len(self.view.shape) == 1 else 1)
         return len(str(max(last, 0))) + 2
 
+    def on_unmount(self) -> None:
+        with self._lock:  # after any read in progress
+            self._closed = True
+            if self._mv is not None:
+                self._mv.close()
+                self._mv = None
+
     # -- slice navigation ------------------------------------------------------
     def step(self, delta: int) -> None:
         """Move `delta` slices on, like an odometer over the leading dims."""
@@ -167,6 +175,8 @@ class ValueGrid(ScrollView, can_focus=True):
 
     def _read(self, view: View) -> np.ndarray:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the grid is closed")
             if self._mv is None:
                 assert self._opener is not None
                 self._mv = self._opener()
