@@ -6,6 +6,7 @@ Nothing is read here but zip directories and legacy storage headers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ class Blob:
     offset: int = 0  # absolute offset in `path`
     crc: int | None = None  # CRC-32 of exactly these bytes, when known (copied zip entries)
     data: memoryview | None = None
+    parts: list[Blob] | None = None  # the bytes are these blobs one after the other
+    make: Callable[[Any], bytes] | None = None  # bytes computed when needed (from a write.stream.Sources)
 
 
 @dataclass(eq=False)

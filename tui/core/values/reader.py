@@ -13,11 +13,13 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from tui.core.errors import ModelFileError
 from tui.core.read.locate import Storage
+from tui.core.read.source import is_url, open_source
 from tui.core.values import decode as dec
 
 CHUNK = 8 << 20
@@ -122,6 +124,7 @@ class ValueReader:
         self.chunk_bytes = max(int(chunk_bytes), 16)
         self._fds: dict[str, int] = {}
         self._buf: bytearray | None = None
+        self._remote: dict[str, Any] = {}  # URL → ByteSource
         self.bytes_read = 0
         self.max_piece = 0
 
@@ -130,6 +133,11 @@ class ValueReader:
             os.close(fd)
         self._fds.clear()
         self._buf = None
+        for src in self._remote.values():
+            close = getattr(src, "close", None)
+            if close is not None:
+                close()
+        self._remote.clear()
 
     def __enter__(self) -> ValueReader:
         return self
@@ -196,6 +204,16 @@ class ValueReader:
         self.bytes_read += length
         if blob.data is not None:
             return blob.data[start:start + length]
+        if blob.parts is not None or blob.make is not None:
+            raise ModelFileError(blob.path, "values of assembled tensors (DCP) can't be read here")
+        if is_url(blob.path):  # remote: ranges through the block cache
+            src = self._remote.get(blob.path)
+            if src is None:
+                src = self._remote[blob.path] = open_source(blob.path)
+            data = src.read_at(blob.offset + start, length)
+            if len(data) != length:
+                raise ModelFileError(blob.path, "the file is shorter than its tensors need (truncated?)")
+            return memoryview(data)
         if self._buf is None or len(self._buf) < length:
             self._buf = bytearray(max(length, min(self.chunk_bytes, 1 << 20)))
         view = memoryview(self._buf)[:length]

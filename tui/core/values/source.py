@@ -35,6 +35,8 @@ class ModelValues:
     def view(self, t: TensorInfo) -> View:
         """Raises Unreadable, or ModelFileError when the file can't give the bytes."""
         why = readable(t)
+        if why is None and getattr(self.mf.source, "kind", "") == "dcp":
+            why = "values of DCP checkpoints aren't read here (save it as safetensors first)"
         if why is not None:
             raise Unreadable(why)
         st = self.locator.of_info(t)

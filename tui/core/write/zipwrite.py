@@ -16,6 +16,7 @@ import zlib
 
 from tui.core.errors import ModelFileError
 from tui.core.read.locate import Blob
+from tui.core.read.source import fileobj
 from tui.core.write.atomic import write_all
 from tui.core.write.stream import Progress, Sources
 
@@ -28,7 +29,7 @@ _VERSION = 45  # ZIP64
 def central_offsets(path: str, start_dir: int, count: int) -> dict[str, int]:
     """name → offset of its central directory record (to patch a CRC in place)."""
     out: dict[str, int] = {}
-    with open(path, "rb") as f:
+    with fileobj(path) as f:
         f.seek(start_dir)
         pos = start_dir
         for _ in range(count):
