@@ -67,7 +67,7 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
-        Binding("i", "inspect", "Inspect", id="inspect"),
+        Binding("i", "inspect", "Inspect", id="inspect", show=False),  # (enter too; 80 columns)
         Binding("H", "health", "Health", id="health", show=False),
     ]
 
