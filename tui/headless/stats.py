@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tui.core import human
+from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, TensorInfo
 from tui.core.values.source import ModelValues, Unreadable
 from tui.core.values.stats import Stats
@@ -72,8 +73,6 @@ def run(mf: ModelFile, globs: list[str] | None, check_finite: bool, as_json: boo
     """The headless command; returns the exit code."""
     tensors = select(mf, globs or [])
     if globs and not tensors:
-        from tui.core.errors import ModelFileError
-
         raise ModelFileError(mf.path, f"no tensor matches {' '.join(globs)}")
     finite_only = globs is None  # --check-finite alone: only NaN/Inf are counted
     rows = _with_progress(mf, tensors, finite_only)
