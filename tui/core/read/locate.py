@@ -27,6 +27,16 @@ class Blob:
     data: memoryview | None = None
     parts: list[Blob] | None = None  # the bytes are these blobs one after the other
     make: Callable[[Any], bytes] | None = None  # bytes computed when needed (from a write.stream.Sources)
+    # (source dtype, written dtype): `parts[0]` holds the source bytes, converted on the way;
+    # nbytes counts the written bytes.
+    cast: tuple[str, str] | None = None
+
+    def source_range(self, start: int, length: int) -> tuple[int, int]:
+        """The source bytes behind written bytes [start, start+length) (whole elements)."""
+        if self.cast is None:
+            return start, length
+        si, di = int(DTYPE_SIZES[self.cast[0]]), int(DTYPE_SIZES[self.cast[1]])
+        return start // di * si, length // di * si
 
 
 @dataclass(eq=False)
