@@ -53,7 +53,7 @@ stats = {"scans": 0, "fallbacks": 0, "regex_calls": 0, "prefix_bytes": 0}
 
 def _strings(limit: int) -> bytes:
     """BINUNICODE with its 4-byte length, lengths 0..limit, as one alternation."""
-    return b"X(?:" + b"|".join(re.escape(n.to_bytes(4, "little")) + b"." * n
+    return b"X(?:" + b"|".join(re.escape(n.to_bytes(4, "little")) + b".{%d}" % n
                                for n in range(limit + 1)) + b")"
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tui.core.errors import ModelFileError
 from tui.core.write.atomic import write_all
 from tui.core.write.stream import Blob, Progress, Sources
+from tui.core.write.stream import stats as stream_stats
 
 ALIGN = 64
 _U32 = 0xFFFFFFFF
@@ -108,6 +109,7 @@ class ZipWriter:
         return start
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        stream_stats["crc_bytes"] += len(data)
         self._begin(name, zlib.crc32(data), len(data))
         write_all(self.fd, data)
         self.pos += len(data)
