@@ -87,11 +87,14 @@ def _pattern(bits: int) -> re.Pattern[bytes]:
     group = rb"(?!)"  # depth 0: no nested structure
     for _ in range(DEPTH):
         group = rb"\((?>" + inner + b"|" + group + rb")*+t"
-    consumed = rb"(?:" + group + rb"|[\x85\x86\x87])" + put + rb"?[RQ\x81]"
     # Top level: no tuple opcode except in a structure whose tuple is consumed at once.
+    # A MARK ... TUPLE is only tried right after a GET or GLOBAL (the callable it is the
+    # arguments of): other MARKs (dicts, lists) are then not scanned twice.
+    call = (rb"(?:h.|j....|c[^\n]*\n[^\n]*\n)" + put + rb"?(?:" + group + put + rb"?[RQ\x81])?")
+    consumed = rb"[\x85\x86\x87]" + put + rb"?[RQ\x81]"
     plain = (_LEAF + b"|" + _strings(INLINE_STR) + b"|" + put +
              rb"|[(RQ\x81usdaelob01\x90\x91\x93]|\x80.|\x95.{8}|P[^\n]*\n|i[^\n]*\n[^\n]*\n")
-    return re.compile(rb"(?>" + consumed + b"|" + plain + rb")*+", re.DOTALL)
+    return re.compile(rb"(?>" + call + b"|" + consumed + b"|" + plain + rb")*+", re.DOTALL)
 
 
 MAX_HANDOVERS = 8  # places tried for the handover; then the full guard walks it all
