@@ -116,6 +116,19 @@ def test_hostile_payload_after_the_handover_is_not_proven_and_is_refused(name):
         load_pickle(data)
 
 
+def test_a_tuple_stored_twice_is_still_found():
+    """x{i+1} = (x_i, x_i) stored under two indexes (PUT, PUT): the second index must not
+    escape the memo check - the regex takes one PUT after a tuple, no more."""
+    out, first = [b")" + _put(FIRST)], FIRST
+    for i in range(60):
+        a, b = first + 2 * i, first + 2 * i + 2
+        out.append(b"c__main__\nX\n((" + _get(a) * 2 + b"t" + _put(b - 1) + _put(b) + b"t\x810")
+    data = _hostile(b"".join(out) + b"}" + _get(first + 120) + b"Ns")
+    assert fast_check(data) is None
+    with pytest.raises(GuardError, match="billion laughs"):
+        load_pickle(data)
+
+
 def test_a_bomb_the_full_guard_sized_blocks_the_handover():
     """A 60-deep shared tuple in memo entries < 256 (never used as a key: the file is
     fine) can't be handed over: the regex could let a GET of it reach a dict key."""

@@ -81,12 +81,13 @@ _LEAF = b"|".join([
 @lru_cache(maxsize=8)
 def _pattern(bits: int) -> re.Pattern[bytes]:
     put = b"(?:" + _put(bits) + b")"
-    # Inside a tuple structure: leaves, PUTs, tuple ops and the calls that consume
-    # tuples (none can reach below the structure's MARK: the unpickler fences it).
-    inner = _LEAF + b"|" + _strings(INNER_STR) + b"|" + put + rb"|[\x85\x86\x87RQ\x81]"
+    # Inside a tuple structure: leaves, tuple ops and the calls that consume tuples (none
+    # can reach below the structure's MARK: the unpickler fences it), each followed by at
+    # most one PUT: a second PUT would store a tuple where the memo check doesn't look.
+    inner = _LEAF + b"|" + _strings(INNER_STR) + rb"|[\x85\x86\x87RQ\x81]"
     group = rb"(?!)"  # depth 0: no nested structure
     for _ in range(DEPTH):
-        group = rb"\((?>" + inner + b"|" + group + rb")*+t"
+        group = rb"\((?>(?:" + inner + b"|" + group + b")" + put + rb"?)*+t"
     # Top level: no tuple opcode except in a structure whose tuple is consumed at once.
     # A MARK ... TUPLE is only tried right after a GET or GLOBAL (the callable it is the
     # arguments of): other MARKs (dicts, lists) are then not scanned twice.
