@@ -138,8 +138,8 @@ def bench_sharded(gen: str, rows: list[Row], detail: list[str]) -> None:
 def bench_wide(gen: str, rows: list[Row], detail: list[str], runs: int = 7) -> None:
     """--json of the small synthetic models, against the interpreter + imports floor."""
     mt = modeltree_cmd()
-    floor = measure([PY, "-c", "import tui.cli, tui.core.read.reader, tui.core.report"], runs=runs)
-    detail.append(f"floor (python + the CLI's imports): median {secs(floor.wall)}, "
+    floor = measure(mt + ["--version"], runs=runs)
+    detail.append(f"floor (modeltree --version: python, site, the CLI's imports): median {secs(floor.wall)}, "
                   f"runs {', '.join(secs(w) for w in floor.walls)}")
     for name, label, target in (("wide.pth", "wide (5,000 modules / 10,000 tensors)", 0.3),
                                 ("many.pth", "many (100 x 50 modules)", None),
@@ -151,7 +151,7 @@ def bench_wide(gen: str, rows: list[Row], detail: list[str], runs: int = 7) -> N
         detail.append(f"--json {name} ({mb(os.path.getsize(path))}): runs "
                       f"{', '.join(secs(w) for w in r.walls)}; peak RSS {mb(r.rss)}")
         fig = (f"median {secs(r.wall)}, max {secs(max(r.walls))} (n={runs}); "
-               f"{r.wall / floor.wall:.1f}x the import floor {secs(floor.wall)}")
+               f"{r.wall / floor.wall:.1f}x the launch floor {secs(floor.wall)}")
         rows.append(Row(f"--json {label}" + (f" <= {secs(target)}" if target else " (info)"), fig,
                         None if target is None else r.wall <= target))
 
@@ -174,7 +174,7 @@ def bench_save(gen: str, rows: list[Row], detail: list[str], quick: bool) -> Non
         size = os.path.getsize(src)
         target = os.path.join(out_dir, "saved.pth")
         copy = os.path.join(out_dir, "copy.pth")
-        clear = _remover(target, copy)
+        clear = _remover(target, copy, sync=True)  # untimed: no write-back left over
         subprocess.run(["cp", src, copy], check=True)  # warm the source in the page cache
         clear()
         cps, cpsyncs, saves, rss = [], [], [], 0
@@ -206,12 +206,14 @@ def bench_save(gen: str, rows: list[Row], detail: list[str], quick: bool) -> Non
                         f"{mb(rss)} ({100 * rss / size:.1f}%)", rss <= size / 4))
 
 
-def _remover(*paths: str):
+def _remover(*paths: str, sync: bool = False):
     def clear() -> None:
         for p in paths:
             for q in (p, p + ".freeze.json"):
                 if os.path.exists(q):
                     os.remove(q)
+        if sync:  # the previous command's write-back must not slow the next one down
+            os.sync()
     return clear
 
 

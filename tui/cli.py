@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 from typing import TextIO
 
@@ -71,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _headless(args: argparse.Namespace) -> int:
-    from tui.core.edit import Editor
     from tui.core.read.reader import open_model
 
     mf = open_model(args.file, key=args.key)
@@ -80,7 +78,11 @@ def _headless(args: argparse.Namespace) -> int:
     gc.freeze()
     if args.scan:
         return _scan(mf)
-    editor = Editor(mf)
+    editor = None
+    if args.ops or args.save:  # only edits and saves need it (its indexes cost ~10 ms on 10k tensors)
+        from tui.core.edit import Editor
+
+        editor = Editor(mf)
     for pattern, value in args.ops:
         if not editor.matching(pattern):
             raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
@@ -105,6 +107,8 @@ def _headless(args: argparse.Namespace) -> int:
 def _line_encoder():
     """json.dumps without its per-call set-up (it builds a C encoder each call: a third of
     the cost of 15,000 one-line items). Same output as json.dumps with default settings."""
+    import json  # only --json needs it (the app starts without it)
+
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return json.dumps
@@ -117,6 +121,8 @@ def _line_encoder():
 def write_json(doc: dict, out: TextIO) -> None:
     """One top-level key per line, lists one item per line. Each line goes through the
     C encoder; json.dump(indent=...) would use the pure-Python one (5x slower on 10k tensors)."""
+    import json
+
     out.write("{\n")
     last = len(doc) - 1
     line = _line_encoder()

@@ -93,9 +93,12 @@ def _pattern(bits: int) -> re.Pattern[bytes]:
     # arguments of): other MARKs (dicts, lists) are then not scanned twice.
     call = (rb"(?:h.|j....|c[^\n]*\n[^\n]*\n)" + put + rb"?(?:" + group + put + rb"?[RQ\x81])?")
     consumed = rb"[\x85\x86\x87]" + put + rb"?[RQ\x81]"
-    plain = (_LEAF + b"|" + _strings(INLINE_STR) + b"|" + put +
-             rb"|[(RQ\x81usdaelob01\x90\x91\x93]|\x80.|\x95.{8}|P[^\n]*\n|i[^\n]*\n[^\n]*\n")
-    return re.compile(rb"(?>" + call + b"|" + consumed + b"|" + plain + rb")*+", re.DOTALL)
+    # The other top-level opcodes, the most frequent first (alternatives are tried in order).
+    single = rb"[R\)N\x88\x89\]\}\x8f(Q\x81usdaelob01\x90\x91\x93]"
+    rest = (rb"M..|J....|G.{8}|" + _long1() + rb"|[ILFSV][^\n]*\n|\x82.|\x83..|\x84....|\x80.|"
+            rb"\x95.{8}|P[^\n]*\n|i[^\n]*\n[^\n]*\n")
+    top = [call, put, single, rb"K.", _strings(INLINE_STR), consumed, rest]
+    return re.compile(rb"(?>" + b"|".join(top) + rb")*+", re.DOTALL)
 
 
 MAX_HANDOVERS = 8  # places tried for the handover; then the full guard walks it all
