@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.worker import WorkerFailed
 
 from tui.app import ModelTreeApp
+from tui.screens.main_screen import MainScreen
+from tui.widgets.module_tree import ModuleTree
 
 SIZE = (80, 24)  # the smallest terminal the app is made for: behaviour is checked there
 
@@ -26,16 +27,19 @@ def sync(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return run
 
 
-async def loaded(pilot: Pilot) -> ModelTreeApp:
-    """Wait until the file is read (worker done) and its result is on screen."""
+async def loaded(pilot: Pilot) -> MainScreen:
+    """Wait until the file is read and its result is on the main screen; return that screen."""
     app = pilot.app
-    try:
-        await app.workers.wait_for_complete()
-    except WorkerFailed:  # a file that can't be read: the app shows it in a dialog
-        pass
-    await pilot.pause()
     assert isinstance(app, ModelTreeApp)
-    return app
+    await app.workers.wait_for_complete()
+    screen = app.main
+    for _ in range(200):  # the result is a message away from the finished worker
+        if screen.mf is not None or screen.load_error is not None:
+            break
+        await pilot.pause()
+    await pilot.pause()
+    assert screen.mf is not None or screen.load_error is not None, "the file was never read"
+    return screen
 
 
 def copy_to(src: Path, folder: Path, name: str | None = None) -> Path:
@@ -46,7 +50,7 @@ def copy_to(src: Path, folder: Path, name: str | None = None) -> Path:
     return dst
 
 
-def tree_lines(app: ModelTreeApp) -> list[str]:
-    """The tree as shown: one plain label per visible line."""
-    tree = app.mtree
+def tree_lines(screen: MainScreen) -> list[str]:
+    """The module tree as shown: one plain label per visible line."""
+    tree = screen.query_one(ModuleTree)
     return [str(line.node.label) for line in tree._tree_lines]

@@ -296,12 +296,17 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
+# A hang guard, not a timing: each case takes well under a second, and a loaded CI machine
+# may take many times that; only a run that never ends is stopped.
+HANG_GUARD_S = 600
+
+
 def run_cli(args: list[str], cwd: Path, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run([*(prefix or []), sys.executable, "-m", "tui", *args], cwd=cwd,
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=HANG_GUARD_S)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"modeltree {' '.join(args)} hung (no answer in 30 s)")
+        pytest.fail(f"modeltree {' '.join(args)} hung (no answer in {HANG_GUARD_S} s)")
 
 
 def check_case(name: str, path: Path, folder: Path, flags: list[str],

@@ -15,8 +15,10 @@ from torch_models import (
 )
 
 from tui.app import ModelTreeApp
+from tui.core.formats import SAVE_FORMATS
 from tui.screens.error import ErrorScreen
 from tui.screens.help import HelpScreen
+from tui.screens.main_screen import MainScreen
 from tui.widgets.module_tree import CHUNK, More, matches
 from tui.widgets.node_info import NodeInfo
 
@@ -32,14 +34,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
 async def test_start_state_tree_focused_root_selected_first_level_open(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.focused is app.mtree
-        assert app.mtree.cursor_line == 0 and app.mtree.module is app.mf.root
-        assert tree_lines(app) == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448",
+        screen = await loaded(pilot)
+        assert app.focused is screen.mtree
+        assert screen.mtree.cursor_line == 0 and screen.mtree.module is screen.mf.root
+        assert tree_lines(screen) == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448",
                                    "○ layer1 Sequential 12.9K", "○ layer2 Sequential 18.6K",
                                    "● fc Linear 5.8K"]
         # lazy: grandchildren are not in the tree until their parent is opened
-        assert "layer1.0" not in app.mtree.loaded
+        assert "layer1.0" not in screen.mtree.loaded
         header = str(app.query_one("#info").render())
         assert "article_full.pth" in header and "full model" in header
         assert "37.7K params" in header and "15.3% trainable" in header
@@ -49,9 +51,9 @@ async def test_start_state_tree_focused_root_selected_first_level_open(files):
 async def test_moving_fills_side_pane_with_parameters_and_buffers(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("down")  # sequential
-        table = app.table
+        table = screen.table
         names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
                          "1.running_var", "1.num_batches_tracked"]
@@ -60,13 +62,13 @@ async def test_moving_fills_side_pane_with_parameters_and_buffers(files):
         info = str(app.query_one(NodeInfo).render())
         assert "torch.nn.modules.container.Sequential" in info and "○ frozen" in info
         await pilot.press("right")  # expands sequential, children added now
-        assert "sequential.0" in app.mtree.loaded
-        assert "○ 0 Conv2d 416" in tree_lines(app)
+        assert "sequential.0" in screen.mtree.loaded
+        assert "○ 0 Conv2d 416" in tree_lines(screen)
 
 
-def shown_columns(app: ModelTreeApp) -> list[str]:
+def shown_columns(screen: MainScreen) -> list[str]:
     """Labels of the table's columns that fit in its pane without scrolling."""
-    table, room, shown = app.table, app.table.content_size.width, []
+    table, room, shown = screen.table, screen.table.content_size.width, []
     for column in table.columns.values():
         room -= column.get_render_width(table)
         if room < 0:
@@ -79,24 +81,24 @@ def shown_columns(app: ModelTreeApp) -> list[str]:
 async def test_small_terminal_table_shows_trainable_name_and_shape(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:  # 80 x 24
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("down")  # sequential: "1.num_batches_tracked" is a long name
-        assert shown_columns(app)[:3] == ["train", "name", "shape"]  # short labels here
-        assert str(app.table.get_row_at(0)[2]) == "[16,1,5,5]"
+        assert shown_columns(screen)[:3] == ["train", "name", "shape"]  # short labels here
+        assert str(screen.table.get_row_at(0)[2]) == "[16,1,5,5]"
         await pilot.press("end")
-        assert shown_columns(app) == ["train", "name", "shape", "dtype", "numel"]  # no notes
+        assert shown_columns(screen) == ["train", "name", "shape", "dtype", "numel"]  # no notes
         await pilot.resize_terminal(200, 50)
         await pilot.pause()
-        assert shown_columns(app) == ["trainable", "name", "shape", "dtype", "numel"]
-        assert str(app.table.get_row_at(0)[2]) == "[10, 576]"
+        assert shown_columns(screen) == ["trainable", "name", "shape", "dtype", "numel"]
+        assert str(screen.table.get_row_at(0)[2]) == "[10, 576]"
 
 
 @sync
 async def test_tied_weights_named_in_table_and_pane(files):
     app = ModelTreeApp(str(files["tied"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        notes = [str(app.table.get_row_at(i)[5]) for i in range(app.table.row_count)]
+        screen = await loaded(pilot)
+        notes = [str(screen.table.get_row_at(i)[5]) for i in range(screen.table.row_count)]
         assert any(n.startswith("same tensor as") for n in notes)
         assert "shared: " in str(app.query_one(NodeInfo).render())
 
@@ -105,24 +107,24 @@ async def test_tied_weights_named_in_table_and_pane(files):
 async def test_filter_shows_matches_with_ancestors_and_escape_restores(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press(*"conv")  # class names match too, case-insensitive
-        assert tree_lines(app) == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448",
+        assert tree_lines(screen) == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448",
                                    "○ 0 Conv2d 416", "○ layer1 Sequential 12.9K",
                                    "○ 0 Conv2d 12.8K", "○ layer2 Sequential 18.6K",
                                    "○ 0 Conv2d 18.5K"]
-        assert app.mtree.module.name == "sequential.0"  # cursor on the first match
+        assert screen.mtree.module.name == "sequential.0"  # cursor on the first match
         await pilot.press("enter")  # keep the filter, back in the tree
-        assert app.focused is app.mtree
+        assert app.focused is screen.mtree
         await pilot.press("down", "down")
-        assert app.mtree.module.name == "layer1.0"
+        assert screen.mtree.module.name == "layer1.0"
         await pilot.press("slash", "escape")
-        assert tree_lines(app)[:2] == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448"]
-        assert "● fc Linear 5.8K" in tree_lines(app)
-        assert app.mtree.module.name == "layer1.0"  # the selection survives
-        assert app.focused is app.mtree
+        assert tree_lines(screen)[:2] == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448"]
+        assert "● fc Linear 5.8K" in tree_lines(screen)
+        assert screen.mtree.module.name == "layer1.0"  # the selection survives
+        assert app.focused is screen.mtree
 
 
 def test_filter_glob_and_substring_rules(tmp_path):
@@ -144,15 +146,15 @@ async def test_thousands_of_siblings_are_added_in_chunks(tmp_path):
     torch.save(nn.Sequential(*[nn.Linear(1, 1) for _ in range(n)]), tmp_path / "wide.pth")
     app = ModelTreeApp(str(tmp_path / "wide.pth"))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        root = app.mtree.root
+        screen = await loaded(pilot)
+        root = screen.mtree.root
         assert len(root.children) == CHUNK + 1 and isinstance(root.children[-1].data, More)
-        app.mtree.move_cursor(root.children[-1])
+        screen.mtree.move_cursor(root.children[-1])
         await pilot.press("enter")
         assert len(root.children) == 2 * CHUNK + 1
-        assert app.mtree.root.children[CHUNK].data.name == str(CHUNK)
+        assert screen.mtree.root.children[CHUNK].data.name == str(CHUNK)
         await pilot.press("ctrl+z")  # harmless with nothing to undo
-        app.mtree.move_cursor(root.children[-1])
+        screen.mtree.move_cursor(root.children[-1])
         await pilot.press("enter")
         assert len(root.children) == n and not isinstance(root.children[-1].data, More)
 
@@ -161,26 +163,26 @@ async def test_thousands_of_siblings_are_added_in_chunks(tmp_path):
 async def test_expand_and_collapse_subtree(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("e")
-        assert len(tree_lines(app)) == 1 + 4 + 3 * 4 + 0  # every module shown
+        assert len(tree_lines(screen)) == 1 + 4 + 3 * 4 + 0  # every module shown
         await pilot.press("c")
-        assert tree_lines(app) == ["◐ (root) ConvNet 37.7K"]
+        assert tree_lines(screen) == ["◐ (root) ConvNet 37.7K"]
         await pilot.press("right")
-        assert len(tree_lines(app)) == 5
+        assert len(tree_lines(screen)) == 5
 
 
 @sync
 async def test_a_plain_value_opens_as_a_value_tree(files):
     app = ModelTreeApp(str(files["plain"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         values = app.query_one("#values")
-        assert values.display and not app.mtree.display and app.focused is values
+        assert values.display and not screen.mtree.display and app.focused is values
         labels = [str(line.node.label) for line in values._tree_lines]
         assert any(lbl.startswith("epoch: 3") for lbl in labels)
         # nothing to freeze or save: the keys are greyed out, pressing them does nothing
-        assert app.check_action("save", ()) is None and app.check_action("toggle", ()) is None
+        assert screen.check_action("save", ()) is None and screen.check_action("toggle", ()) is None
         await pilot.press("s")
         assert len(app.screen_stack) == 1
 
@@ -189,14 +191,14 @@ async def test_a_plain_value_opens_as_a_value_tree(files):
 async def test_checkpoint_shows_model_and_values_on_v(files):
     app = ModelTreeApp(str(files["ckpt"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mtree.display and app.mf.root is not None
+        screen = await loaded(pilot)
+        assert screen.mtree.display and screen.mf.root is not None
         await pilot.press("v")
         values = app.query_one("#values")
         assert values.display and app.focused is values
-        assert app.check_action("freeze", ()) is None
+        assert screen.check_action("freeze", ()) is None
         await pilot.press("v")
-        assert app.focused is app.mtree and app.check_action("freeze", ())
+        assert app.focused is screen.mtree and screen.check_action("freeze", ())
 
 
 @sync
@@ -205,12 +207,12 @@ async def test_bad_file_shows_error_dialog_and_app_stays_usable(tmp_path):
     bad.write_bytes(b"this is not a model file at all")
     app = ModelTreeApp(str(bad))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         assert isinstance(app.screen, ErrorScreen)
         assert "not a PyTorch or safetensors file" in app.screen.message
         await pilot.press("escape")
         assert not isinstance(app.screen, ErrorScreen)
-        assert app.check_action("save", ()) is None
+        assert screen.check_action("save", ()) is None
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape", "q")
@@ -236,6 +238,9 @@ async def test_help_lists_every_key_and_the_formats(files):
         keys = {k for keys, _ in app.screen.keys for k in keys.split()}
         for key in ("space", "f", "u", "F", "^z", "^y", "s", "/", "e", "c", "?", "q", "tab"):
             assert key in keys, key
+        # every save format, in the registry's order, with what it keeps and loses
+        shown = [str(s.render()) for s in app.screen.query(".format")]
+        assert shown and shown == [f"{f.label}  {f.describe}" for f in SAVE_FORMATS]
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -246,7 +251,7 @@ async def test_every_action_is_in_the_command_palette(files):
 
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         provider = ModelCommands(app.screen)
         titles = [hit.text async for hit in provider.discover()]
         # undo/redo apply only after an edit, values only to checkpoints; the rest apply now
@@ -255,7 +260,7 @@ async def test_every_action_is_in_the_command_palette(files):
         hits = [hit async for hit in provider.search("freeze sub")]
         assert hits and str(hits[0].match_display) == "Freeze subtree"
         await hits[0].command()
-        assert app.mf.root.status == "frozen"
+        assert screen.mf.root.status == "frozen"
         titles = [hit.text async for hit in provider.discover()]
         assert "Undo" in titles
 
@@ -269,14 +274,14 @@ async def test_names_from_the_file_are_never_markup(tmp_path):
                path)
     app = ModelTreeApp(str(path))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        names = [str(app.table.get_row_at(i)[1]) for i in range(app.table.row_count)]
+        screen = await loaded(pilot)
+        names = [str(screen.table.get_row_at(i)[1]) for i in range(screen.table.row_count)]
         assert names == ["[red]a[/].w", "b[/].w", "c.w"]
-        assert "[red]a[/]" in tree_lines(app)[1]
+        assert "[red]a[/]" in tree_lines(screen)[1]
         await pilot.press("slash", "[", "/")  # a filter that is bad markup
-        assert app.mtree.match_count == 2
+        assert screen.mtree.match_count == 2
         await pilot.press("escape", "tab", "space")
-        assert app.mf.parameters()[0].requires_grad is False
+        assert screen.mf.parameters()[0].requires_grad is False
         await pilot.pause()
 
 
@@ -286,13 +291,13 @@ async def test_slash_then_fast_typing_all_lands_in_the_filter(files):
 
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         # all queued before any is handled, as when a terminal delivers "/conv" at once
         for key, char in (("slash", "/"), ("c", "c"), ("o", "o"), ("n", "n"), ("v", "v")):
             app.post_message(events.Key(key, char))
         await pilot.pause()
         assert app.query_one("#filter", Input).value == "conv"
-        assert app.mtree.match_count == 3 and not app.showing_values
+        assert screen.mtree.match_count == 3 and not screen.showing_values
 
 
 @sync
@@ -307,11 +312,11 @@ async def test_a_deep_model_expands_all_the_way_down(tmp_path):
     torch.save(model, tmp_path / "deep.pth")
     app = ModelTreeApp(str(tmp_path / "deep.pth"))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("e", "end")
-        assert app.mtree.module.depth == depth
+        assert screen.mtree.module.depth == depth
         await pilot.press("space")  # freeze the innermost Linear: every ancestor is partial
-        assert tree_lines(app)[0].startswith("◐ (root)")
+        assert tree_lines(screen)[0].startswith("◐ (root)")
 
 
 @sync
@@ -324,9 +329,9 @@ async def test_keys_can_be_remapped_and_help_shows_the_new_keys(files):
     app = ModelTreeApp(str(files["article"]))
     app.set_keymap(keymap)
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("down", "x")
-        assert app.editor.dirty
+        assert screen.editor.dirty
         rows = dict(app.key_rows())
         assert "^s" in rows and "s" not in rows
         assert any(k.split()[0] == "x" for k in rows)

@@ -15,6 +15,7 @@ from tui.app import ModelTreeApp
 from tui.core.write.save import describe_format
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.save_dialog import SaveDialog
+from tui.widgets.module_tree import ModuleTree
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def marks(dialog: SaveDialog) -> dict[str, str]:
 async def test_move_space_s_enter_writes_the_flags(article):
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("down", "space", "s")  # unfreeze `sequential`, open the dialog
         assert isinstance(app.screen, SaveDialog)
         path = app.screen.query_one("#path", Input)
@@ -55,7 +56,7 @@ async def test_move_space_s_enter_writes_the_flags(article):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not isinstance(app.screen, SaveDialog)
-        assert not app.editor.dirty  # a full model keeps requires_grad: nothing unsaved
+        assert not screen.editor.dirty  # a full model keeps requires_grad: nothing unsaved
         assert "modified" not in str(app.query_one("#info").render())
     out = article.parent / "entire_model.frozen.pth"
     model = torch.load(out, weights_only=False)  # a file this test built: safe to run
@@ -65,32 +66,42 @@ async def test_move_space_s_enter_writes_the_flags(article):
     assert got["fc.weight"] and got["fc.bias"]
 
 
-# Only from the main screen: after "q s" (save from the quit prompt) the dialog opens from a
-# callback, and text queued before it exists can still be lost (seen once in CI under load).
-@pytest.mark.parametrize("keys", ["down space s"])
+async def settled(pilot, done) -> None:
+    """Pause until `done()` (keys queued at once take a few rounds); the bound only stops a
+    hang, it times nothing: if `done()` never holds, the test's assertions fail."""
+    for _ in range(200):
+        if done():
+            return
+        await pilot.pause()
+
+
+# "q s": save from the quit prompt, where the dialog opens from the prompt's callback.
+@pytest.mark.parametrize("keys", ["down space s", "down space q s"])
 @sync
 async def test_text_typed_right_after_s_lands_in_the_path_field(article, keys):
     from textual import events
 
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         # all queued before any is handled, as when a terminal delivers "sxy" at once: the
         # "s" binding runs after "x" and "y" were already sent to the tree
         for key in [*keys.split(), "x", "y"]:
             app.post_message(events.Key(key, {"space": " ", "down": None}.get(key, key)))
-        await pilot.pause()
-        assert isinstance(app.screen, SaveDialog) and app.editor.dirty
+        want = str(article.parent / "entire_model.frozen.pthxy")
+        await settled(pilot, lambda: [f.value for f in app.screen.query("#path")] == [want])
+        assert isinstance(app.screen, SaveDialog) and screen.editor.dirty
         path = app.screen.query_one("#path", Input)
         assert app.screen.focused is path
-        assert path.value == str(article.parent / "entire_model.frozen.pthxy")
+        assert path.value == want
+        assert screen.query_one(ModuleTree).module.name == "sequential"  # "down" came first
 
 
 @sync
 async def test_missing_folder_message_in_dialog_and_nothing_written(article, tmp_path):
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("space", "s")
         target = tmp_path / "no" / "such" / "dir" / "out.pth"
         app.screen.query_one("#path", Input).value = str(target)
@@ -100,7 +111,7 @@ async def test_missing_folder_message_in_dialog_and_nothing_written(article, tmp
         assert isinstance(app.screen, SaveDialog)  # still open, the typed path kept
         assert app.screen.query_one("#path", Input).value == str(target)
         assert "Not saved" in dialog_error(app)
-        assert app.editor.dirty
+        assert screen.editor.dirty
         assert app.screen.focused is app.screen.query_one("#path", Input)
     assert not (tmp_path / "no").exists()
     assert sorted(os.listdir(tmp_path)) == ["entire_model.pth"]
@@ -154,9 +165,9 @@ async def test_existing_target_asks_before_overwriting(article, tmp_path):
 async def test_escape_cancels_and_writes_nothing(article, tmp_path):
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("space", "s", "escape")
-        assert not isinstance(app.screen, SaveDialog) and app.editor.dirty
+        assert not isinstance(app.screen, SaveDialog) and screen.editor.dirty
     assert sorted(os.listdir(tmp_path)) == ["entire_model.pth"]
 
 
@@ -164,7 +175,7 @@ async def test_escape_cancels_and_writes_nothing(article, tmp_path):
 async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_path):
     app = ModelTreeApp(str(article))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("end", "F", "s")
         dialog = app.screen
         describe = dialog.query_one("#describe", Static)
@@ -186,7 +197,7 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not isinstance(app.screen, SaveDialog)
-        assert not app.editor.dirty  # the freeze plan keeps the flags
+        assert not screen.editor.dirty  # the freeze plan keeps the flags
     names = sorted(os.listdir(tmp_path))
     assert "entire_model.frozen.safetensors" in names
     assert any(n.endswith(".freeze.json") for n in names)
@@ -197,7 +208,7 @@ async def test_state_dict_without_plan_stays_marked_unsaved(built, tmp_path):
     src = copy_to(built["state_dict"], tmp_path, "weights.pth")
     app = ModelTreeApp(str(src))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+        screen = await loaded(pilot)
         await pilot.press("end", "space", "s")
         dialog = app.screen
         assert dialog.query_one("#state_dict").value and dialog.query_one("#full").disabled
@@ -206,7 +217,7 @@ async def test_state_dict_without_plan_stays_marked_unsaved(built, tmp_path):
         await pilot.pause()
         assert not isinstance(app.screen, SaveDialog)
         # state_dict drops requires_grad: the freeze edit is still not on disk anywhere
-        assert app.editor.dirty
+        assert screen.editor.dirty
     sd = torch.load(tmp_path / "weights.frozen.pth", weights_only=True)
     assert set(sd) >= {"fc.weight", "layer1.0.weight"}
 

@@ -2,7 +2,7 @@
 nothing written.
 
 Every case runs the real CLI in a child process (`python -m tui`), in the case's own
-folder, with a 30 s timeout as a hang guard (not a timing assertion). The cases are built by
+folder, with a generous timeout as a hang guard (not a timing assertion). The cases are built by
 ``broken_support.CASES``; valid-but-extreme files are in ``test_broken_extremes.py``.
 """
 

@@ -89,27 +89,48 @@ async def test_app_refuses_a_hash_bomb_with_a_dialog_and_stays_usable(base_dir):
 @sync
 async def test_app_shows_billion_laughs_values_bounded(base_dir):
     from tui.app import ModelTreeApp
+    from tui.widgets.value_tree import ValueTree
 
     folder = base_dir / "app_laughs"
     folder.mkdir()
     path = CASES["laughs_list"][0](folder)
     app = ModelTreeApp(str(path))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf is not None and app.mf.root is None  # values only
-        await pilot.press("e")  # expand all: bounded by the value tree's node budget
-        await pilot.pause()
+        screen = await loaded(pilot)
+        assert screen.mf is not None and screen.mf.root is None  # values only
+        values = screen.query_one(ValueTree)
+        assert app.focused is values
+        levels = 8
+        await pilot.press(*["down", "enter"] * levels)  # open the first list, 8 levels down
+        lines = [line.node for line in values._tree_lines]
+        # each level adds its two items; the second is the first again, shown as a leaf
+        assert len(lines) == 2 + 2 * levels
+        seconds = [n for n in lines if str(n.label).startswith("1: ")]
+        assert len(seconds) == levels
+        assert all("same object as" in str(n.label) and not n.allow_expand for n in seconds)
+        assert values.cursor_node is lines[levels] and values.cursor_node.data.path == ".".join(
+            ["laughs"] + ["0"] * (levels - 1))  # on the last list opened
+        # the whole content, 2**60 leaves if shared lists were copied, is a few nodes
+        assert _count(screen.mf.values) < 500
         await pilot.press("q")
+
+
+def _count(node) -> int:
+    return 1 + sum(_count(c) for c in node.children)
 
 
 @sync
 async def test_app_opens_400_level_nesting(deep_files):
     from tui.app import ModelTreeApp
+    from tui.widgets.module_tree import ModuleTree
 
     app = ModelTreeApp(str(deep_files["deep"]))
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
-        assert app.mf is not None and len(app.mf.modules) == 401
+        screen = await loaded(pilot)
+        assert screen.mf is not None and len(screen.mf.modules) == 401
         await pilot.press("e", "end")  # expand everything, go to the deepest module
-        await pilot.pause()
+        tree = screen.query_one(ModuleTree)
+        assert len(tree._tree_lines) == 401
+        assert tree.module is not None and tree.module.name == ".".join(["0"] * 400)
+        assert tree.module.type == "torch.nn.modules.linear.Linear"
         await pilot.press("q")

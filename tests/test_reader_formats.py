@@ -117,16 +117,21 @@ def test_state_dict_json_matches_torch(built, case):
     doc = facts(b.path)
     assert doc["format"] == "state_dict"
     exp = tm.expected_facts(b.obj)
-    names = [n for p in doc["parameters"] for n in [p["name"], *p["aliases"]]]
+    tensors = doc["parameters"] + doc["buffers"]
+    names = [n for p in tensors for n in [p["name"], *p["aliases"]]]
     assert sorted(names) == sorted(exp["state_dict_keys"])
-    by_name = {n: p for p in doc["parameters"] for n in [p["name"], *p["aliases"]]}
+    by_name = {n: p for p in tensors for n in [p["name"], *p["aliases"]]}
     for key, shape, dtype in exp["state_dict"]:
         assert by_name[key]["shape"] == shape and by_name[key]["dtype"] == dtype
-        assert by_name[key]["kind"] == "unknown"  # a state_dict can't tell params from buffers
-        # ...and doesn't store requires_grad: unknown, except for tensors that can't have it.
         floating = dtype.startswith(("float", "bfloat", "complex"))
-        assert by_name[key]["requires_grad"] is (None if floating else False)
-    assert doc["requires_grad_stored"] is False and doc["buffers"] == []
+        # Without architecture: torch.nn buffer names and integer/bool tensors are buffers
+        # (marked inferred); the rest can't be told apart ("unknown"), nor their flags.
+        buffer = key.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked") \
+            or not floating
+        assert by_name[key]["kind"] == ("buffer" if buffer else "unknown")
+        assert by_name[key].get("inferred", False) is buffer
+        assert by_name[key]["requires_grad"] is (False if buffer else None)
+    assert doc["requires_grad_stored"] is False
 
 
 def test_state_dict_tree_rebuilt_from_dotted_names(built):
@@ -144,7 +149,7 @@ def test_training_checkpoint_picks_model_and_keeps_values(built):
     epoch = next(c for c in mf.values.children if c.key == "epoch")
     assert epoch.summary == repr(b.obj["epoch"])
     exp = list(b.obj["model_state_dict"].keys())
-    assert sorted(t for p in mf.parameters() for t in p.names) == sorted(exp)
+    assert sorted(t for p in mf.tensors for t in p.names) == sorted(exp)
 
 
 def test_optimizer_state_is_not_offered_as_a_model(built):
@@ -164,7 +169,7 @@ def test_lightning_checkpoint(built):
     b = built("lightning_ckpt")
     mf = open_model(str(b.path))
     assert mf.model_key == "state_dict"
-    names = sorted(n for t in mf.parameters() for n in t.names)
+    names = sorted(n for t in mf.tensors for n in t.names)
     assert names == sorted(b.obj["state_dict"].keys())
     assert "hyper_parameters" in [c.key for c in mf.values.children]
 
@@ -190,8 +195,9 @@ def test_safetensors_header_only(built):
     assert doc["format"] == "safetensors"
     exp = tm.expected_facts(b.obj)
     # The file holds each tied tensor once (as safetensors requires): every name is a saved key.
-    assert sorted(p["name"] for p in doc["parameters"]) == sorted(exp["state_dict_keys"])
-    by = {p["name"]: p for p in doc["parameters"]}
+    tensors = doc["parameters"] + doc["buffers"]
+    assert sorted(p["name"] for p in tensors) == sorted(exp["state_dict_keys"])
+    by = {p["name"]: p for p in tensors}
     for key, shape, dtype in exp["state_dict"]:
         assert by[key]["shape"] == shape and by[key]["dtype"] == dtype
 
@@ -203,7 +209,7 @@ def test_sharded_checkpoints_merge(built, case):
     index = next(p for p in b.files if str(p).endswith(".index.json"))
     for target in (b.path, index):
         doc = facts(target)
-        names = sorted(n for p in doc["parameters"] for n in [p["name"], *p["aliases"]])
+        names = sorted(n for p in doc["parameters"] + doc["buffers"] for n in [p["name"], *p["aliases"]])
         assert names == sorted(exp["state_dict_keys"])
 
 
@@ -223,7 +229,7 @@ def test_sample_model_print_shows_article_flags():
     rows = {}
     for ln in out.splitlines():
         for name in ("sequential", "layer1", "layer2", "fc"):
-            if f" {name} " in ln:
+            if f" ({name}): " in ln:
                 rows[name] = ln
     assert set(rows) == {"sequential", "layer1", "layer2", "fc"}, out
     assert "trainable" in rows["fc"]
@@ -237,7 +243,8 @@ def test_json_cli_is_one_document_and_exit_codes(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tui", str(sample), "--json"],
                          capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
-    assert doc["modules"][0] == {"name": "", "type": "sample_models.models.ConvNet"}
+    assert doc["modules"][0] == {"name": "", "type": "sample_models.models.ConvNet", "extra_repr": "",
+                                 "attributes": {}}
     missing = subprocess.run([sys.executable, "-m", "tui", str(tmp_path / "nope.pth"), "--json"],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "nope.pth" in missing.stderr

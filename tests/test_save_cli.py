@@ -37,7 +37,8 @@ def test_patterns_apply_in_order(tmp_path, capsys):
     line = capsys.readouterr().out
     assert "freeze plan" in line and "state_dict" in line
     mf = open_model(str(out))
-    frozen = {t.name.split(".")[0] for t in mf.tensors if t.requires_grad is False and t.can_require_grad}
+    frozen = {t.name.split(".")[0] for t in mf.parameters()
+              if t.requires_grad is False and t.can_require_grad}
     assert frozen == {"layer1"}
 
 

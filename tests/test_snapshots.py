@@ -1,5 +1,7 @@
 """How the app looks (SVG snapshots, pytest-textual-snapshot). Update with --snapshot-update
-after checking the new pictures by eye. Paths are relative (chdir) so pictures are stable."""
+after checking the new pictures by eye. Paths are relative (chdir) so pictures are stable, and
+the model is the committed sample (not one torch writes now): nothing shown depends on the
+installed torch, such as the file's size in the header."""
 
 from __future__ import annotations
 
@@ -8,21 +10,18 @@ from pathlib import Path
 import pytest
 from app_support import copy_to, loaded
 from textual.widgets import Input
-from torch_models import build_article_full_model
 
 from tui.app import ModelTreeApp
 
 SIZE = (100, 30)
 
 
-@pytest.fixture(scope="module")
-def article_src(tmp_path_factory) -> Path:
-    return build_article_full_model(tmp_path_factory.mktemp("snap")).path
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_models" / "entire_model.pth"
 
 
 @pytest.fixture
-def here(article_src, tmp_path, monkeypatch) -> Path:
-    copy_to(article_src, tmp_path, "entire_model.pth")
+def here(tmp_path, monkeypatch) -> Path:
+    copy_to(SAMPLE, tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

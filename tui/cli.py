@@ -10,6 +10,7 @@ from typing import TextIO
 from tui import __version__
 from tui.core.errors import ModelFileError
 from tui.core.formats import FORMAT_IDS
+from tui.core.human import plural
 
 
 class _Ordered(argparse.Action):
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.add_argument("--cpu", action="store_true",
+                   help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.set_defaults(ops=[])
     return p
 
@@ -50,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force) and not args.save and not args.json and not args.print_:
+    if (args.ops or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     headless = args.print_ or args.json or args.save or args.scan
     if not headless:
+        from tui.core.read.probe import probe
+
+        try:  # a path that can't be a model: one line here, not a full-screen error box
+            probe(args.file)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 1
         from tui.app import run_app
 
         return run_app(args.file, key=args.key)
@@ -99,7 +109,7 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
-                      force=args.force, whole_checkpoint=args.whole_checkpoint)
+                      force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -143,7 +153,7 @@ def _scan(mf) -> int:
         print(w.line())
     if danger:
         print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
-              f"{len(danger)} thing(s) named in the file")
+              f"{plural(len(danger), 'thing')} named in the file")
         return 3
     print(f"{mf.path}: clean: nothing in the file would run code")
     return 0

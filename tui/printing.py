@@ -9,6 +9,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from tui.core import formats, human
+from tui.core.composition import devices
 from tui.core.model import ModelFile, ModuleNode
 
 STYLES = {"trainable": "green", "frozen": "cyan", "partial": "yellow", "unknown": "magenta",
@@ -16,11 +17,17 @@ STYLES = {"trainable": "green", "frozen": "cyan", "partial": "yellow", "unknown"
 
 
 def node_label(node: ModuleNode) -> Text:
+    """`● (fc): Linear(in_features=576, out_features=10, bias=True)  5.8K  trainable`."""
     st = node.status
     t = Text()
     t.append(f"{human.glyph(st)} ", style=STYLES[st])
-    t.append(node.key or "(root)", style="bold")
-    t.append(f"  {node.short_type}", style="blue")
+    if node.type is None:  # a file without architecture: names only
+        t.append(node.key or "(root)", style="bold")
+    else:
+        if node.key:
+            t.append(f"({node.key}): ", style="bold")
+        t.append(node.short_type, style="blue")
+        t.append(f"({human.one_line(node.extra_repr)})")
     t.append(f"  {human.count(node.counts.numel)}")
     t.append(f"  {st}", style=STYLES[st])
     return t
@@ -37,6 +44,9 @@ def print_model(mf: ModelFile, depth: int | None = None, console: Console | None
         style = "bold red" if w.severity == "danger" else "yellow"
         prefix = "WARNING would run code" if w.severity == "danger" else "note"
         console.print(Text(f"{prefix}: {w.callable}: {w.detail}", style=style))
+    device_line = devices(mf).line()
+    if device_line:
+        console.print(Text(f"note: {device_line}", style="yellow"))
     if not mf.requires_grad_stored:
         console.print(Text("requires_grad is not stored in this format (shown as ?)", style="magenta")
                       if not mf.freeze_plan else Text(f"requires_grad from freeze plan {mf.freeze_plan}"))
@@ -50,22 +60,24 @@ def print_model(mf: ModelFile, depth: int | None = None, console: Console | None
         node, branch = stack.pop()
         if depth is not None and node.depth >= depth:
             if node.children:
-                branch.add(Text(f"… {len(node.children)} children", style="dim"))
+                branch.add(Text(f"… {human.plural(len(node.children), 'child', 'children')}", style="dim"))
             continue
         pairs = [(c, branch.add(node_label(c))) for c in node.children]
         stack.extend(reversed(pairs))
     console.print(tree)
     c = mf.totals
-    lines = [
-        f"Total params: {c.numel:,}",
-        f"Trainable params: {c.trainable:,}",
-        f"Non-trainable params: {c.frozen:,}",
-    ]
+    inferred = any(t.inferred for t in mf.tensors)
+    lines = [f"Total params: {c.numel:,}"]
+    if inferred or (mf.root.type is None and c.numel):
+        lines[0] += ("  (no architecture in the file: parameters told from buffers by name and "
+                     "dtype)")
+    lines += [f"Trainable params: {c.trainable:,}", f"Non-trainable params: {c.frozen:,}"]
     if c.unknown:
         lines.append(f"Params with unknown requires_grad: {c.unknown:,}")
     lines.append(f"Params size: {human.size(c.nbytes)}   Buffers: {c.buffer_numel:,} "
-                 f"({human.size(c.buffer_nbytes)})   File: {human.size(mf.file_size)}")
-    console.rule(style="dim")
+                 f"({human.size(c.buffer_nbytes)}{', inferred' if inferred else ''})   "
+                 f"File: {human.size(mf.file_size)}")
+    console.print(Text("─" * min(console.width, 80), style="dim"))
     for line in lines:
         console.print(line)
 
@@ -83,4 +95,10 @@ def _print_values(mf: ModelFile, console: Console) -> None:
 
 
 def make_console() -> Console:
-    return Console(highlight=False, soft_wrap=True, file=sys.stdout)
+    """A terminal wraps long module lines; piped output keeps each module on one line."""
+    if sys.stdout.isatty():
+        return Console(highlight=False, file=sys.stdout)
+    return Console(highlight=False, soft_wrap=True, file=sys.stdout, width=WIDE)
+
+
+WIDE = 100_000  # piped --print: never cut a line (grep and diff read whole lines)

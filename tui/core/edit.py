@@ -29,6 +29,7 @@ class Editor:
         self._redo: list[Edit] = []
         self._baseline: dict[int, bool | None] = {id(t): t.requires_grad for t in mf.tensors}
         self._differs = 0  # tensors whose flag differs from the baseline
+        self._off: dict[int, TensorInfo] = {}  # those tensors (mark_saved: O(changed))
         # id(tensor) → (its one owner, numel), for the per-tensor loop of _apply.
         self._single: dict[int, tuple[ModuleNode, int]] = {
             id(t): (n, t.numel) for n in mf.modules.values() for _, t in n.params if len(t.names) == 1}
@@ -50,6 +51,10 @@ class Editor:
         """(name, on disk, now) for every tensor that differs from the file on disk."""
         return [(t.name, t.original_requires_grad, t.requires_grad)
                 for t in self.mf.tensors if t.requires_grad != t.original_requires_grad]
+
+    def unsaved(self) -> list[tuple[str, bool | None, bool | None]]:
+        """(name, at the last save — or on opening —, now) for every tensor changed since."""
+        return [(t.name, self._baseline.get(id(t)), t.requires_grad) for t in self._off.values()]
 
     def owners(self, t: TensorInfo) -> list[ModuleNode]:
         mods = self.mf.modules
@@ -132,8 +137,11 @@ class Editor:
         return edit
 
     def mark_saved(self) -> None:
-        """The current flags are now what the user has on disk (after a save)."""
-        self._baseline = {id(t): t.requires_grad for t in self.mf.tensors}
+        """The current flags are now what the user has on disk (after a save): `dirty` and
+        `unsaved()` count from here. O(tensors changed since the last baseline)."""
+        for key, t in self._off.items():
+            self._baseline[key] = t.requires_grad
+        self._off.clear()
         self._differs = 0
 
     def affected(self, edit: Edit) -> list[ModuleNode]:
@@ -146,7 +154,7 @@ class Editor:
         to that module's delta; deltas then flow up a level at a time, so each ancestor is
         touched once (a walk per tensor made freezing a 300-deep chain O(tensors x depth)).
         Only the trainable/frozen/unknown fields move: numel, bytes and tensor counts stay."""
-        baseline, single = self._baseline, self._single
+        baseline, single, off = self._baseline, self._single, self._off
         levels: dict[int, dict[int, tuple[ModuleNode, Counts]]] = {}  # depth → id(node) → delta
         touched: dict[int, ModuleNode] = {}
         differs = 0
@@ -157,6 +165,10 @@ class Editor:
             b = baseline.get(id(t))
             differs += (new != b) - (old != b)
             t.requires_grad = new
+            if new != b:
+                off[id(t)] = t
+            else:
+                off.pop(id(t), None)
             got = single.get(id(t))
             if got is not None:
                 owner, n = got

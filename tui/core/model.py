@@ -72,6 +72,7 @@ class TensorInfo:
     original_requires_grad: bool | None = None  # as on disk, for dirty tracking
     uid: int = 0  # index in ModelFile.tensors
     param_index: int = -1  # creation order of its Parameter in the pickle (ParamRec.index); -1: none
+    inferred: bool = False  # kind guessed from name/dtype (a file without architecture)
 
     @property
     def name(self) -> str:
@@ -156,6 +157,8 @@ class ModuleNode:
     non_persistent: list[str] = field(default_factory=list)  # buffer names not in state_dict
     counts: Counts = field(default_factory=Counts)
     depth: int = 0
+    extra_repr: str = ""  # what print(model) shows inside Class(...)
+    attributes: dict[str, Any] = field(default_factory=dict)  # plain attributes, as JSON values
 
     @property
     def short_type(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui.core.composition import devices
 from tui.core.model import ModelFile, TensorInfo, ValueNode
 
 
@@ -19,6 +20,8 @@ def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
         d["quantized"] = t.quantized
     if t.note:
         d["note"] = t.note
+    if t.inferred:
+        d["inferred"] = True  # told from its name or dtype: the file has no architecture
     if extra:
         d.update(extra)
     return d
@@ -32,7 +35,9 @@ def _values(v: ValueNode, depth: int = 0) -> dict[str, Any]:
 
 
 def to_json(mf: ModelFile) -> dict[str, Any]:
-    modules = [{"name": n.name, "type": n.type} for n in mf.root.walk()] if mf.root else []
+    modules = [{"name": n.name, "type": n.type, "extra_repr": n.extra_repr, "attributes": n.attributes}
+               for n in mf.root.walk()] if mf.root else []
+    dev = devices(mf)
     non_persistent: set[str] = set()
     if mf.root is not None:
         for n in mf.root.walk():
@@ -46,6 +51,8 @@ def to_json(mf: ModelFile) -> dict[str, Any]:
         "model_keys": mf.model_keys,
         "requires_grad_stored": mf.requires_grad_stored,
         "freeze_plan": mf.freeze_plan,
+        "devices": dev.storages,
+        "needs_map_location": dev.needs_map_location,
         "modules": modules,
         "parameters": [_tensor(t) for t in mf.parameters()],
         "buffers": [_tensor(t, {"persistent": t.name not in non_persistent}) for t in mf.buffers()],
@@ -53,6 +60,8 @@ def to_json(mf: ModelFile) -> dict[str, Any]:
             "parameters": c.numel, "trainable": c.trainable, "frozen": c.frozen,
             "unknown": c.unknown, "tensors": c.tensors, "parameter_bytes": c.nbytes,
             "buffers": c.buffer_numel, "buffer_bytes": c.buffer_nbytes, "file_size": mf.file_size,
+            # no architecture: parameters and buffers told apart by name and dtype only
+            "inferred": any(t.inferred for t in mf.tensors),
         },
         "warnings": [{"severity": w.severity, "callable": w.callable, "detail": w.detail,
                       "where": w.where} for w in mf.warnings],

@@ -5,11 +5,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.screens.dialog import Dialog
 
-class ErrorScreen(ModalScreen[None]):
+
+class ErrorScreen(Dialog[None]):
+    DEFAULT_CSS = "ErrorScreen .dialog { border: thick $error; }"
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, message: str) -> None:
@@ -17,7 +19,7 @@ class ErrorScreen(ModalScreen[None]):
         self.title_text, self.message = title, message
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog error"):
+        with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="title")
             yield Static(self.message, classes="message", markup=False)
             with Horizontal(classes="buttons"):

@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.commands import COMMANDS
 from tui.core import formats, human
+from tui.screens.dialog import Dialog
 
 NAVIGATION = (
     ("↑ ↓ home end", "move in the tree or table (pgup/pgdn too)"),
@@ -57,7 +57,12 @@ def legend() -> Text:
     return text
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
+    DEFAULT_CSS = """
+    HelpScreen .dialog { width: 90; height: 100%; max-height: 40; }
+    HelpScreen .heading { text-style: bold; padding-top: 1; }
+    HelpScreen .format { padding-bottom: 1; }
+    """
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
 
     def __init__(self, keys: list[tuple[str, str]]) -> None:
@@ -65,7 +70,7 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog help"):
+        with Vertical(classes="dialog"):
             yield Static("modeltree: keys  (escape closes)", classes="title")
             with VerticalScroll():
                 yield Static(keys_table(self.keys))

@@ -1,27 +1,33 @@
-"""The model-browsing screen: module tree, side pane, freeze keys, filter, save.
+"""The model-browsing screen: reads the file, then module tree, side pane, freeze keys, save.
 
 Every edit is a `tui.core.edit.Editor` call, every write a `tui.core.write.save` call, the same
-ones the headless CLI makes. The app reads the file and hands the result to `show_model`.
+ones the headless CLI makes, from this screen's key bindings (so every key is done before the
+next one is taken); widgets post messages up (the filter field) and are told what to show.
+View state is in vars with watchers and CSS classes: `showing_values`, `filtering`, `dirty`, ….
 """
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import DescendantFocus, Resize
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Tree
+from textual.widgets import Footer, Input, Tree
 
 from tui.commands import ModelCommands
 from tui.core import human
 from tui.core.edit import Edit, Editor
+from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile, ModuleNode, ValueNode
+from tui.screens.error import ErrorScreen
 from tui.screens.save_dialog import SaveDialog
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
@@ -43,6 +49,10 @@ class MainScreen(Screen[None]):
     COMMANDS = {ModelCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # see app.tcss
     BINDINGS = [
+        # Space: a table row's tensor while the table has focus, else the module's subtree.
+        # Bound here, not in the widgets: an edit is done before the app takes the next key.
+        Binding("space", "toggle_tensor", "Freeze/unfreeze tensor", id="toggle_tensor"),
+        Binding("space", "toggle", "Freeze/unfreeze", id="toggle"),
         Binding("f", "freeze", "Freeze", id="freeze", show=False),
         Binding("u", "unfreeze", "Unfreeze", id="unfreeze", show=False),
         Binding("F", "freeze_others", "Freeze others", id="freeze_others"),
@@ -55,20 +65,27 @@ class MainScreen(Screen[None]):
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
     ]
-    # What check_action decides here; the app forwards questions about these.
-    ACTIONS = MODEL_ACTIONS | {"undo", "redo", "save", "values"}
 
-    class Ready(Message):
-        """Mounted: the file can be read now (its result has somewhere to go)."""
+    showing_values = var(False, bindings=True)  # the values tree instead of the modules
+    filtering = var(False)  # the filter field is open
+    dirty = var(False, init=False)  # edits not in any saved file (the header says so)
+    can_undo = var(False, bindings=True)
+    can_redo = var(False, bindings=True)
 
-    def __init__(self, path: str) -> None:
+    class Loaded(Message):
+        """The read is over: the model, or the one-line reason it could not be opened."""
+
+        def __init__(self, mf: ModelFile | None, error: str | None = None) -> None:
+            super().__init__()
+            self.mf, self.error = mf, error
+
+    def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
-        self.path = path
+        self.path, self.key = path, key
         self.mf: ModelFile | None = None
         self.editor: Editor | None = None
-        self.showing_values = False
+        self.load_error: str | None = None
         self._pane = "tree"  # which pane space acts on (survives the command palette)
-        self._undo_state = (False, False)
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -102,38 +119,66 @@ class MainScreen(Screen[None]):
         self.mtree.loading = True
         self.query_one(InfoBar).show(self.path, None, state="reading…")
         self.set_focus(self.mtree)
-        self.post_message(self.Ready())
+        self.load()
+
+    @work(thread=True, exclusive=True, group="load")
+    def load(self) -> None:
+        from tui.core.read.reader import open_model
+
+        try:
+            self.post_message(self.Loaded(open_model(self.path, key=self.key)))
+        except ModelFileError as err:
+            self.post_message(self.Loaded(None, str(err)))
+        except Exception as err:  # a reader bug: still one line, never a traceback
+            self.post_message(self.Loaded(None, f"{self.path}: unexpected "
+                                                f"{type(err).__name__}: {err}"))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.mtree.loading = False
+        if message.mf is not None:
+            self.show_model(message.mf)
+            return
+        self.load_error = message.error
+        self.mtree.root.set_label(Text("the file could not be read", "dim"))
+        self.mtree.root.allow_expand = False
+        self.add_class("-failed")
+        self.query_one(InfoBar).show(self.path, None, state="could not be opened")
+        self.query_one(NodeInfo).update(message.error or "")
+        self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
 
     def show_model(self, mf: ModelFile) -> None:
+        # The model's objects live as long as the screen: keep the collector from re-scanning
+        # them on every edit (a 10,000-tensor model has ~300,000 objects).
+        gc.freeze()
         self.mf, self.editor = mf, Editor(mf)
-        self.mtree.loading = False
+        self.set_class(mf.root is not None, "-model")
         self.query_one(WarningBanner).show(mf)
         self.query_one(NodeInfo).set_model(mf)
-        self.query_one(ValueTree).show_values(mf.values)
+        values = self.query_one(ValueTree)
+        values.show_values(mf.values)
+        values.border_title = ("values (v: back to the modules)" if mf.root is not None
+                               else "content: no model in this file")
         if mf.root is not None:
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
-            self.set_focus(self.mtree)
-        else:
-            self.action_values()
-        self._update_info()
-        self.refresh_bindings()
+        self.showing_values = mf.root is None  # (a plain value: nothing else to show)
+        self.query_one(InfoBar).show(self.path, mf)
+        self.refresh_bindings()  # the model's keys apply now
 
-    def show_load_error(self, message: str) -> None:
-        self.mtree.loading = False
-        self.mtree.root.set_label(Text("the file could not be read", "dim"))
-        self.mtree.root.allow_expand = False
-        self.table.display = False
-        self.query_one(InfoBar).show(self.path, None, state="could not be opened")
-        self.query_one(NodeInfo).update(message)
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # let a process that runs several apps (tests) collect them
+
+    def watch_dirty(self, dirty: bool) -> None:
+        self.query_one(InfoBar).show(self.path, self.mf, dirty)
+
+    def watch_showing_values(self, showing: bool) -> None:
+        self.set_class(showing, "-values")
+        self.set_focus(self.query_one(ValueTree) if showing else self.mtree)
 
     def say(self, message: str, **kwargs) -> None:
         """A notification; never markup (names and paths come from the file)."""
         self.notify(message, markup=False, **kwargs)
-
-    def _update_info(self) -> None:
-        dirty = bool(self.editor and self.editor.dirty)
-        self.query_one(InfoBar).show(self.path, self.mf, dirty)
 
     # -- selection -----------------------------------------------------------
     @on(Tree.NodeHighlighted, "#tree")
@@ -161,14 +206,16 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         loaded = self.mf is not None and self.mf.root is not None
         if action == "filter" and (self.app.screen is not self
-                                   or isinstance(self.focused, FilterBar)):
+                                   or isinstance(self.focused, Input)):
             return False  # "/" is text in the filter field, or in a dialog's path field
+        if action == "toggle_tensor":  # hidden unless the table has focus: then space is this
+            return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
         if action == "undo":
-            return True if self.editor and self.editor.can_undo else None
+            return True if self.can_undo else None
         if action == "redo":
-            return True if self.editor and self.editor.can_redo else None
+            return True if self.can_redo else None
         if action == "save":
             return True if loaded else None
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
@@ -184,26 +231,24 @@ class MainScreen(Screen[None]):
         self.mtree.refresh_modules(self.editor.affected(edit))
         self.table.refresh_flags([t for t, _, _ in edit.changes])
         self.query_one(NodeInfo).show(self.mtree.module)
-        self._update_info()
-        undo_state = (self.editor.can_undo, self.editor.can_redo)
-        if undo_state != self._undo_state:  # the footer is rebuilt on every refresh: only then
-            self._undo_state = undo_state
-            self.refresh_bindings()
+        self.dirty = self.editor.dirty
+        self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
 
     def action_toggle(self) -> None:
-        node, editor = self.mtree.module, self.editor
-        if node is None or editor is None:
+        """The module's subtree; from the command palette, the pane that last had focus says."""
+        if self._pane == "table":
+            self.action_toggle_tensor()
+        elif (node := self.mtree.module) is not None and self.editor is not None:
+            self._edited(self.editor.toggle_subtree(node),
+                         f"{node.name or '(root)'} has no parameters")
+
+    def action_toggle_tensor(self) -> None:
+        if (t := self.table.tensor) is None or self.editor is None:
             return
-        if self._pane == "table" and not self.showing_values:
-            t = self.table.tensor
-            if t is None:
-                return
-            if t.kind == "buffer":
-                self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
-                return
-            self._edited(editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad")
-        else:
-            self._edited(editor.toggle_subtree(node), f"{node.name or '(root)'} has no parameters")
+        if t.kind == "buffer":
+            self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
+            return
+        self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad")
 
     def action_freeze(self) -> None:
         if (node := self.mtree.module) and self.editor:
@@ -238,48 +283,37 @@ class MainScreen(Screen[None]):
         if self.mtree.cursor_node is not None:
             self.mtree.cursor_node.collapse_all()
 
+    def action_values(self) -> None:
+        self.showing_values = not self.showing_values
+
     def action_filter(self) -> None:
-        bar = self.query_one(FilterBar)
-        bar.display = True
-        self.set_focus(bar)  # now, not after a refresh
+        self.filtering = True
+        self.set_focus(self.query_one(FilterBar))  # now, not after a refresh
 
     @on(FilterBar.Changed, "#filter")
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.apply_filter(event.value.strip())
+        if self.mf is not None and self.mf.root is not None:
+            self.mtree.apply_filter(self.mf.root, event.value.strip())
 
     @on(FilterBar.Submitted, "#filter")
     def _filter_submitted(self) -> None:
         self.set_focus(self.mtree)
 
-    def action_clear_filter(self) -> None:
-        bar = self.query_one(FilterBar)
-        bar.value = ""  # posts Changed → apply_filter("")
-        self.apply_filter("")
-        bar.display = False
+    @on(FilterBar.Cleared)
+    def _filter_cleared(self) -> None:
+        self.filtering = False
         self.set_focus(self.mtree)
 
-    def apply_filter(self, pattern: str) -> None:
-        if self.mf is not None and self.mf.root is not None:
-            self.mtree.apply_filter(self.mf.root, pattern)
-
-    def action_values(self) -> None:
-        if self.mf is None:
-            return
-        self.showing_values = not self.showing_values or self.mf.root is None
-        values = self.query_one(ValueTree)
-        values.border_title = ("values (v: back to the modules)" if self.mf.root is not None
-                               else "content: no model in this file")
-        values.display, self.mtree.display = self.showing_values, not self.showing_values
-        self.query_one("#side").display = not self.showing_values or self.mf.root is None
-        self.table.display = not self.showing_values
-        self.set_focus(values if self.showing_values else self.mtree)
-        self.refresh_bindings()
+    def watch_filtering(self, filtering: bool) -> None:
+        self.set_class(filtering, "-filtering")
 
     # -- saving --------------------------------------------------------------
-    def action_save(self, then_quit: bool = False) -> None:
+    async def action_save(self, then_quit: bool = False) -> None:
         if self.mf is None or self.mf.root is None:
             return
-        self.app.push_screen(SaveDialog(self.mf), lambda result: self._saved(result, then_quit))
+        # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
+        await self.app.push_screen(SaveDialog(self.mf),
+                                   lambda result: self._saved(result, then_quit))
 
     def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
         if result is None or self.editor is None:
@@ -296,6 +330,6 @@ class MainScreen(Screen[None]):
             self.say(f"{result.format} does not store requires_grad: your freeze edits are "
                      "not in that file. Save the full model or the freeze plan to keep them.",
                      severity="warning", timeout=10)
-        self._update_info()
+        self.dirty = self.editor.dirty
         if then_quit and not self.editor.dirty:
             self.app.exit()

@@ -8,13 +8,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from tui.screens.dialog import Dialog
 
 Choice = Literal["save", "quit", "stay"]
 
 
-class QuitScreen(ModalScreen[Choice]):
+class QuitScreen(Dialog[Choice]):
     BINDINGS = [
         Binding("s", "choose('save')", "Save…"),
         Binding("q,y", "choose('quit')", "Quit anyway"),

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.reactive import var
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
@@ -23,13 +23,28 @@ from tui.core import formats
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.dialog import Dialog
 from tui.widgets.toggles import Radio, Tick
 
 
-class SaveDialog(ModalScreen[Any]):
+class SaveDialog(Dialog[Any]):
     """Dismisses with the writer's SaveResult, or None when cancelled."""
 
+    DEFAULT_CSS = """
+    SaveDialog Input { margin-bottom: 1; }
+    SaveDialog RadioSet { width: 100%; layout: horizontal; }
+    SaveDialog Radio { margin-right: 3; }
+    SaveDialog #describe { color: $text-muted; padding: 1 0; }
+    SaveDialog #progress { padding-top: 1; display: none; }
+    SaveDialog #error { color: $text-error; text-style: bold; padding-top: 1; display: none; }
+    SaveDialog.-saving #progress, SaveDialog.-refused #error { display: block; }
+    SaveDialog .buttons { margin-top: 1; }
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    saving = var(False, init=False)  # a write is under way: progress shown, choices locked
+    error = var("", init=False)  # why the last try wrote nothing, shown until the next one
 
     class Progress(Message):
         """Bytes written so far; a newer one replaces an unhandled older one."""
@@ -46,7 +61,6 @@ class SaveDialog(ModalScreen[Any]):
         from tui.core.write import save as saving
 
         self.mf = mf
-        self.saving = False
         self.fmt = self.natural = saving.default_format(mf)
         self.auto_path = saving.suggested_path(mf, self.fmt)
 
@@ -55,7 +69,7 @@ class SaveDialog(ModalScreen[Any]):
 
         # A full model needs the pickled module objects; a state_dict has none.
         full_ok = self.natural == "full"
-        with Vertical(classes="dialog save"):
+        with Vertical(classes="dialog"):
             yield Static("Save model", classes="title")
             yield Label("File (enter saves, escape cancels)")
             yield Input(value=self.auto_path, id="path", compact=True)
@@ -76,12 +90,10 @@ class SaveDialog(ModalScreen[Any]):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#progress").display = False
-        self.query_one("#error").display = False
         path = self.query_one("#path", Input)
         # Focus now, not with focus(), which queues the change behind keys already typed:
-        # the app waits for this mount, then hands those keys to the focused field
-        # (ModelTreeApp.on_key); with no focus yet they would go to the screen and be lost.
+        # the app waits for this mount (MainScreen.action_save awaits it), then hands those
+        # keys to the focused field (ModelTreeApp.on_key).
         self.set_focus(path)
         path.cursor_position = len(path.value)
 
@@ -135,12 +147,9 @@ class SaveDialog(ModalScreen[Any]):
 
     # -- writing ---------------------------------------------------------------
     def start(self, path: str, force: bool) -> None:
+        self.error = ""
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.saving = True
-        self.query_one("#error").display = False
-        bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.display = True
-        self._set_enabled(False)
         plan = self.fmt != "full" and self.query_one("#plan", Checkbox).value
         whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
         self.write(path, self.fmt, plan, force, whole)
@@ -166,8 +175,6 @@ class SaveDialog(ModalScreen[Any]):
             self.dismiss(event.worker.result)
         elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.saving = False
-            self._set_enabled(True)
-            self.query_one("#progress").display = False
             err = event.worker.error
             if isinstance(err, ModelFileError):
                 self.show_error(f"Not saved: {err}")
@@ -176,12 +183,14 @@ class SaveDialog(ModalScreen[Any]):
             self.query_one("#path", Input).focus()
 
     def show_error(self, message: str) -> None:
-        error = self.query_one("#error", Static)
-        error.update(message)
-        error.display = True
+        self.error = message
 
-    def _set_enabled(self, enabled: bool) -> None:
+    def watch_error(self, error: str) -> None:
+        self.query_one("#error", Static).update(error)
+        self.set_class(bool(error), "-refused")
+
+    def watch_saving(self, saving: bool) -> None:
+        self.set_class(saving, "-saving")
         for selector in ("#path", "#format", "#save", "#plan"):
-            widget = self.query_one(selector)
-            if selector != "#plan" or self.fmt != "full":
-                widget.disabled = not enabled
+            if selector != "#plan" or self.fmt != "full":  # (no plan beside a full model)
+                self.query_one(selector).disabled = saving

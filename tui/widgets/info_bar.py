@@ -38,5 +38,15 @@ def header_text(path: str, mf: ModelFile | None, dirty: bool = False, state: str
 class InfoBar(Static):
     """One line at the top of the main screen."""
 
+    DEFAULT_CSS = """
+    InfoBar {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
     def show(self, path: str, mf: ModelFile | None, dirty: bool = False, state: str = "") -> None:
         self.update(header_text(path, mf, dirty, state))

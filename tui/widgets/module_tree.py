@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
 EXPAND_LIMIT = 2000  # nodes `e` may add at once; beyond that the user expands by hand
@@ -57,7 +58,6 @@ class ModuleTree(Tree[ModuleNode | More]):
     """Tree of ModuleNodes; only what the user opens is ever added."""
 
     BINDINGS = [
-        Binding("space", "toggle", "Freeze/unfreeze", id="toggle"),
         Binding("right", "expand_or_down", "Expand", show=False),
         Binding("left", "collapse_or_up", "Collapse", show=False),
     ]
@@ -65,6 +65,13 @@ class ModuleTree(Tree[ModuleNode | More]):
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
         "module-tree--unknown", "module-tree--empty",
     }
+    DEFAULT_CSS = pane_css("ModuleTree") + """
+    ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
+    ModuleTree > .module-tree--frozen { color: $text-primary; text-style: bold; }
+    ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
+    ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
+    ModuleTree > .module-tree--empty { color: $text-muted; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -73,16 +80,9 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
 
-    # The screen owns the edits. Its "toggle" is run from here rather than bound as
-    # "screen.toggle", which names whatever screen is on top (a dialog, for the footer
-    # drawn behind it); awaited, so a key typed next sees the change.
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":
-            return self.screen.check_action(action, parameters)
-        return True
-
-    async def action_toggle(self) -> None:  # type: ignore[override]
-        await self.screen.run_action("toggle")
+        # Space freezes (the screen's binding); enter, click and the arrows open modules.
+        return action != "toggle_node"
 
     # -- building ------------------------------------------------------------
     def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:

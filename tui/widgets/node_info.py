@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from tui.core import human
 from tui.core.model import ModelFile, ModuleNode, TensorInfo
+from tui.widgets.pane import pane_css
 
 MAX_TIED = 3
 
@@ -48,6 +49,10 @@ def describe(node: ModuleNode, tied: Sequence[TensorInfo] = ()) -> Text:
 
 class NodeInfo(Static):
     """What the tree cursor is on."""
+
+    DEFAULT_CSS = pane_css("NodeInfo") + """
+    NodeInfo { padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from tui.core import human
 from tui.core.model import ModuleNode, TensorInfo
+from tui.widgets.pane import pane_css
 
 MAX_ROWS = 300  # a root of a huge model lists its first rows; children list the rest
 MORE = "more"
@@ -48,11 +48,16 @@ def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
 class ParamTable(DataTable):
     """One row per unique tensor; row keys are tensor uids."""
 
-    BINDINGS = [Binding("space", "toggle", "Freeze/unfreeze tensor", id="toggle_tensor")]
     COMPONENT_CLASSES = {
         "param-table--trainable", "param-table--frozen", "param-table--unknown",
         "param-table--buffer",
     }
+    DEFAULT_CSS = pane_css("ParamTable") + """
+    ParamTable > .param-table--trainable { color: $text-success; }
+    ParamTable > .param-table--frozen { color: $text-primary; }
+    ParamTable > .param-table--unknown { color: $text-accent; }
+    ParamTable > .param-table--buffer { color: $text-muted; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -61,14 +66,6 @@ class ParamTable(DataTable):
         self._styles: dict[str, str] = {}
         self._compact = False
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":  # the screen's action (see ModuleTree.action_toggle)
-            return self.screen.check_action(action, parameters)
-        return True
-
-    async def action_toggle(self) -> None:  # type: ignore[override]
-        await self.screen.run_action("toggle")
 
     def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.

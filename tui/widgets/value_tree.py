@@ -7,6 +7,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui.core.model import ValueNode
+from tui.widgets.pane import pane_css
 
 CHUNK = 500
 
@@ -21,6 +22,8 @@ def value_label(v: ValueNode) -> Text:
 
 class ValueTree(Tree[ValueNode]):
     """Children are added when a node is first expanded."""
+
+    DEFAULT_CSS = pane_css("ValueTree")
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)

@@ -36,8 +36,28 @@ def banner_text(mf: ModelFile) -> Text | None:
 class WarningBanner(Static):
     """Hidden when there is nothing to say; red when the file would run code."""
 
+    DEFAULT_CSS = """
+    WarningBanner {
+        display: none;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        padding: 0 1;
+        background: $warning-muted;
+        color: $text;
+    }
+    WarningBanner.-shown { display: block; }
+    WarningBanner.-danger {
+        height: auto;
+        max-height: 4;
+        text-wrap: wrap;
+        background: $error;
+        text-style: bold;
+    }
+    """
+
     def show(self, mf: ModelFile) -> None:
         text = banner_text(mf)
-        self.display = text is not None
+        self.set_class(text is not None, "-shown")
         self.set_class(any(w.severity == "danger" for w in mf.warnings), "-danger")
         self.update(text or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from tui.core.human import plural
 from tui.core.model import (
     FLOATING,
     Counts,
@@ -14,6 +15,7 @@ from tui.core.model import (
     ValueNode,
 )
 from tui.core.read.guard import brief
+from tui.core.read.layer_repr import attributes_json, extra_repr
 from tui.core.read.records import (
     DType,
     Flag,
@@ -91,6 +93,8 @@ class TreeBuilder:
         pending_buffers: list[tuple[ModuleNode, dict]] = []
         while stack:
             state, node = stack.pop()
+            node.extra_repr = extra_repr(node.type, state)
+            node.attributes = attributes_json(state)
             for pname, p in items_of(state.get("_parameters")):
                 if p is None:
                     node.none_params.append(str(pname))
@@ -140,8 +144,29 @@ class TreeBuilder:
                 # state_dict() detaches: tied weights become two tensors over one view.
                 view = (id(data.storage), data.offset, data.shape, data.stride, data.dtype)
                 rec = views.setdefault(view, rec)
-            node.params.append((parts[-1], self.info(rec, name, "unknown", requires_grad_known)))
+            local = parts[-1]
+            if infer_buffer(local, data):
+                info = self.info(rec, name, "buffer", requires_grad_known)
+                info.inferred = True
+                info.requires_grad = info.original_requires_grad = False  # buffers never do
+                node.buffers.append((local, info))
+            else:
+                node.params.append((local, self.info(rec, name, "unknown", requires_grad_known)))
         return root
+
+
+# Buffer names torch.nn layers register (a file without architecture can't say more).
+TORCH_NN_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
+
+
+def infer_buffer(local: str, data: Any) -> bool:
+    """A tensor of a flat file that is surely not a parameter: a torch.nn buffer name, or an
+    integer/bool tensor (parameters are floating point)."""
+    if local in TORCH_NN_BUFFERS:
+        return True
+    dtype = getattr(data, "dtype", "")
+    return not getattr(data, "quantized", None) and (
+        dtype == "bool" or dtype.startswith(("int", "uint")))
 
 
 def _preorder_pairs(root: ModuleNode, pairs: list[tuple[ModuleNode, dict]]):
@@ -233,15 +258,15 @@ def describe(obj: Any) -> tuple[str, str]:
         text = obj if len(obj) <= 80 else obj[:77] + "…"
         return "str", repr(text)
     if isinstance(obj, (bytes, bytearray)):
-        return type(obj).__name__, f"{len(obj)} bytes"
+        return type(obj).__name__, plural(len(obj), "byte")
     if isinstance(obj, DType):
         return "dtype", obj.name
     if isinstance(obj, Marker):
         return "torch", obj.name
     if isinstance(obj, dict):
-        return "dict", f"dict ({len(obj)} items)"
+        return "dict", f"dict ({plural(len(obj), 'item')})"
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return type(obj).__name__, f"{type(obj).__name__} ({len(obj)} items)"
+        return type(obj).__name__, f"{type(obj).__name__} ({plural(len(obj), 'item')})"
     if module_state(obj) is not None:
         return "module", f"module {type_name(obj)}"
     if is_standin(obj):

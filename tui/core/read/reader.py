@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.errors import ModelFileError
+from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
 from tui.core.read import scan
 from tui.core.read.build import TreeBuilder, rollup, value_tree
@@ -251,7 +252,7 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
         e = by_name[t.name]
         t.storage = type(t.storage)(t.storage.key, t.dtype, "cpu", t.storage.numel, e.path, e.offset)
     rollup(root)
-    values = ValueNode("(file)", "dict", f"{len(entries)} tensors",
+    values = ValueNode("(file)", "dict", plural(len(entries), "tensor"),
                        children=[ValueNode(k, "str", repr(v)[:80], path=f"__metadata__.{k}")
                                  for k, v in meta.items()])
     mf = ModelFile(path=path, format="safetensors", container=container, root=root,
@@ -306,7 +307,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     root = b.from_flat(merged.items(), requires_grad_known=False)
     rollup(root)
     mf = ModelFile(path=shown, format="state_dict", container="sharded-torch", root=root,
-                   tensors=_ordered(b), values=ValueNode("(file)", "dict", f"{len(merged)} tensors"),
+                   tensors=_ordered(b), values=ValueNode("(file)", "dict", plural(len(merged), "tensor")),
                    warnings=warnings, modules=b.modules, requires_grad_stored=False, model_key="")
     mf.source = SourceInfo("sharded-torch", shards=sources, model_obj=merged)
     return mf

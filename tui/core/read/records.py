@@ -200,6 +200,12 @@ class HashById(tuple):
     __hash__ = object.__hash__
 
 
+class TorchSize(HashById):
+    """A torch.Size (a tuple that prints as `torch.Size([…])`)."""
+
+    __slots__ = ()
+
+
 @dataclass
 class ReadResult:
     root: Any

@@ -50,9 +50,11 @@ def script_tree(path: str, module: Any) -> tuple[ModuleNode, TreeBuilder]:
     root = b.node("", "", type_of(module), None)
     stack = [(module, root)]
     order: list[tuple[Any, ModuleNode]] = []
+    codes = _code_files(path)
     while stack:
         m, node = stack.pop()
         order.append((m, node))
+        _settings(m, node, codes)
         for pname, p in m.named_parameters(recurse=False):
             node.params.append((pname, info(p, node.qualify(pname), "parameter")))
         kids = []
@@ -63,3 +65,38 @@ def script_tree(path: str, module: Any) -> tuple[ModuleNode, TreeBuilder]:
         for bname, buf in m.named_buffers(recurse=False):
             node.buffers.append((bname, info(buf, node.qualify(bname), "buffer")))
     return root, b
+
+
+def _code_files(path: str) -> dict[str, str]:
+    """code/… entries of the archive (the top folder name stripped), as text."""
+    import zipfile
+
+    out: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                rel = info.filename.split("/", 1)[-1]
+                if rel.startswith("code/") and rel.endswith(".py") and info.file_size < (4 << 20):
+                    out[rel] = z.read(info).decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, ValueError):
+        pass
+    return out
+
+
+def _settings(m: Any, node: ModuleNode, codes: dict[str, str]) -> None:
+    """node.extra_repr/attributes from the class's constants and its plain attribute values."""
+    from tui.core.read.layer_repr import attributes_json, extra_repr
+    from tui.core.read.script_attrs import class_fields, code_path
+
+    qual = node.type or ""
+    attrs, fields, params = class_fields(codes.get(code_path(qual), ""), qual.rsplit(".", 1)[-1])
+    try:  # torch's own objects: attribute lookups may raise anything
+        for name in fields:
+            v = getattr(m, name, None)
+            if v is None or isinstance(v, (bool, int, float, str, tuple, list)):
+                attrs[name] = v
+        attrs["_parameters"] = {p: getattr(m, p, None) for p in params}
+    except Exception:  # noqa: BLE001
+        return
+    node.extra_repr = extra_repr(qual, attrs)
+    node.attributes = attributes_json({k: v for k, v in attrs.items() if not k.startswith("_")})

@@ -32,6 +32,7 @@ from tui.core.read.records import (
     StorageRec,
     StorageType,
     TensorRec,
+    TorchSize,
     count_arg,
     int_tuple,
     qualname,
@@ -182,7 +183,7 @@ class _Restricted:
             return meta(dtype, (), (), requires_grad)
 
         def size(*args):
-            return HashById(int_tuple(args[0])) if args else HashById()
+            return TorchSize(int_tuple(args[0])) if args else TorchSize()
 
         def device(*args):
             return Marker("device(" + ", ".join(brief(a) for a in args) + ")")

@@ -125,7 +125,7 @@ def plan_snippet(mf: ModelFile) -> str:
     trainable = sorted(n for n, v in flags.items() if v is True)
     frozen = sorted(n for n, v in flags.items() if v is False)
     head = (f"# requires_grad as modeltree shows it for {os.path.basename(mf.path.rstrip(os.sep))}: "
-            f"{len(trainable)} trainable, {len(frozen)} frozen")
+            f"{len(trainable):,} trainable, {len(frozen):,} frozen")
     if any(v is None for v in flags.values()) or not flags:
         plan = {n: v for n, v in flags.items() if v is not None}
         return "\n".join([

@@ -31,6 +31,7 @@ from tui.core.read.containers import TorchSource
 from tui.core.read.records import module_state
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
+from tui.core.write.relocate import to_cpu
 from tui.core.write.stream import Blob, Progress, Sources
 from tui.core.write.zipwrite import archive_name, central_offsets, listing, torch_zip
 
@@ -153,13 +154,22 @@ def _verify_zip(af: AtomicFile, name: str, expect: bytes) -> None:
         raise ModelFileError(af.target, "the written archive does not read back correctly; nothing was replaced")
 
 
+def whole_file_cpu(mf: ModelFile, patches: list[tuple[int, int]]) -> tuple[bytes, list[str]]:
+    """The whole pickle with every storage on the CPU, and all storage keys (in file order).
+    The locations change length, so the file is written anew (write_part), not patched."""
+    return to_cpu(patched_pickle(mf, patches))[0], list(mf.source.torch.read.storages)
+
+
 # -- the model part of a checkpoint ---------------------------------------------------
-def model_part(mf: ModelFile, patches: list[tuple[int, int]]) -> tuple[bytes, list[str]]:
-    """The pickle of the model part alone, and the storage keys it uses."""
+def model_part(mf: ModelFile, patches: list[tuple[int, int]], cpu: bool = False) -> tuple[bytes, list[str]]:
+    """The pickle of the model part alone (every storage on the CPU if `cpu`), and the
+    storage keys it uses."""
     from tui.core.write.pickle_slice import SliceError, cut
 
     try:
         sub = cut(patched_pickle(mf, patches), mf.model_key or "")
+        if cpu:
+            sub = to_cpu(sub)[0]
         read = load_pickle(sub)
     except (SliceError, pickle.UnpicklingError, IndexError, KeyError) as e:
         raise ModelFileError(mf.path, f"can't cut the model part {mf.model_key!r} out on its own "

@@ -18,8 +18,9 @@ from typing import Any
 
 from tui import __version__
 from tui.core import formats
+from tui.core.composition import devices
 from tui.core.errors import ModelFileError
-from tui.core.human import count, size
+from tui.core.human import count, plural, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
 from tui.core.write import full as write_full
@@ -96,9 +97,10 @@ def describe_format(fmt: str) -> str:
 
 
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
-         force: bool = False, whole_checkpoint: bool = False,
+         force: bool = False, whole_checkpoint: bool = False, cpu: bool = False,
          progress: Callable[[int, int], None] | None = None) -> SaveResult:
-    """Write the model (with its current requires_grad) to `out`; see the module doc."""
+    """Write the model (with its current requires_grad) to `out`; see the module doc.
+    `cpu`: every storage is recorded as saved on the CPU (plain torch.load works anywhere)."""
     out = os.fspath(out)
     if mf.source is None or mf.root is None:
         raise ModelFileError(mf.path, "nothing to save: no model or state_dict in this file")
@@ -108,7 +110,7 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     fmt = fmt or default_format(mf)
     if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
-    job = _whole_checkpoint(mf, fmt) if whole else _job(mf, fmt)
+    job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
     plan_target = plan_path(target) if freeze_plan else None
@@ -151,9 +153,9 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _job(mf: ModelFile, fmt: str) -> _Job:
+def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
     if fmt == "full":
-        return _full(mf)
+        return _full(mf, cpu)
     from tui.core.write import safetensors as write_safetensors
     from tui.core.write import state_dict as write_state_dict
     from tui.core.write.tensors_out import collect
@@ -164,7 +166,7 @@ def _job(mf: ModelFile, fmt: str) -> _Job:
         meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None
         meta = meta if isinstance(meta, dict) else None
         return _Job("state_dict", write_state_dict.total_bytes(tensors), len(tensors),
-                    lambda af, s, p: write_state_dict.write(af.fd, tensors, af.target, s, p, meta))
+                    lambda af, s, p: write_state_dict.write(af.fd, tensors, af.target, s, p, meta, cpu))
     kept, aliases = write_safetensors.plan(mf.path, tensors)
     meta = dict(mf.source.metadata) if mf.source.kind == "safetensors" else {}
     meta.update({"format": "pt", "source": os.path.basename(mf.path.rstrip(os.sep)),
@@ -182,7 +184,7 @@ def _job(mf: ModelFile, fmt: str) -> _Job:
     return _Job("safetensors", write_safetensors.total_bytes(kept), len(kept), write)
 
 
-def _full(mf: ModelFile) -> _Job:
+def _full(mf: ModelFile, cpu: bool = False) -> _Job:
     src = mf.source
     if src.kind == "torchscript":
         return _Job("full", mf.file_size, len(mf.tensors), lambda af, s, p: write_full.torchscript(af, mf))
@@ -192,22 +194,28 @@ def _full(mf: ModelFile) -> _Job:
                              "save it as state_dict or safetensors")
     patches = write_full.flag_patches(mf)
     if not mf.model_key:
-        return _whole_file(mf, patches, "full")
-    sub, keys = write_full.model_part(mf, patches)
+        return _whole_file(mf, patches, "full", cpu)
+    sub, keys = write_full.model_part(mf, patches, cpu)
     return _Job("full", write_full.part_size(mf, sub, keys), len(mf.tensors),
                 lambda af, s, p: write_full.write_part(af, mf, sub, keys, s, p))
 
 
-def _whole_checkpoint(mf: ModelFile, fmt: str) -> _Job:
+def _whole_checkpoint(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
     natural = "full" if _part_is_module(mf) else "state_dict"
     if fmt != natural:
         kind = "a module" if natural == "full" else "a state_dict"
         raise ModelFileError(mf.path, f"a whole checkpoint keeps its model part as stored ({kind}): "
                              f"use format {natural}, or save the model part alone as {fmt}")
-    return _whole_file(mf, write_full.flag_patches(mf), "checkpoint")
+    return _whole_file(mf, write_full.flag_patches(mf), "checkpoint", cpu)
 
 
-def _whole_file(mf: ModelFile, patches: list[tuple[int, int]], label: str) -> _Job:
+def _whole_file(mf: ModelFile, patches: list[tuple[int, int]], label: str, cpu: bool = False) -> _Job:
+    if cpu and devices(mf).needs_map_location:
+        # Locations change length: a new archive with the same entries, not a patched copy.
+        sub, keys = write_full.whole_file_cpu(mf, patches)
+        return _Job(label, write_full.part_size(mf, sub, keys), len(mf.tensors),
+                    lambda af, s, p: write_full.write_part(af, mf, sub, keys, s, p))
+
     def after() -> None:
         # Same layout, new flag bytes: keep the open model consistent with the disk.
         src = mf.source.torch
@@ -226,7 +234,7 @@ def summary(editor: Any, result: SaveResult) -> str:
     froze = sum(1 for _, _, now in changed if now is False)
     unfroze = sum(1 for _, _, now in changed if now is True)
     c = editor.mf.totals
-    edits = (f"froze {froze}, unfroze {unfroze} tensor{'s' if froze + unfroze != 1 else ''}"
+    edits = (f"froze {froze:,}, unfroze {unfroze:,} tensor{'s' if froze + unfroze != 1 else ''}"
              if changed else "no requires_grad changes")
     known = c.trainable + c.frozen
     if not known:
@@ -237,7 +245,7 @@ def summary(editor: Any, result: SaveResult) -> str:
     else:
         flags = f"{count(c.trainable)} of {count(c.numel)} parameters trainable"
     line = (f"{edits} ({flags}); wrote {result.path}: {formats.label(result.format)}, "
-            f"{result.tensors} tensors, {size(result.nbytes)}")
+            f"{plural(result.tensors, 'tensor')}, {size(result.nbytes)}")
     if result.plan_path:
         line += f" + freeze plan {result.plan_path}"
     elif result.format in ("state_dict", "safetensors") and known:

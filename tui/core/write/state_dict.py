@@ -117,8 +117,9 @@ def _plan_storages(tensors: list[OutTensor]) -> dict[int, tuple[str, str | None]
     return keys
 
 
-def state_dict_pickle(tensors: list[OutTensor], metadata: Any = None) -> tuple[bytes, list[Storage]]:
-    """The pickle, and the storages in key order."""
+def state_dict_pickle(tensors: list[OutTensor], metadata: Any = None,
+                      cpu: bool = False) -> tuple[bytes, list[Storage]]:
+    """The pickle, and the storages in key order (`cpu`: every location 'cpu')."""
     e = Emitter()
     plan = _plan_storages(tensors)
     order: list[Storage] = []
@@ -138,12 +139,12 @@ def state_dict_pickle(tensors: list[OutTensor], metadata: Any = None) -> tuple[b
             if typed:
                 e.glob("torch", TYPED[typed])
                 e.str(key)
-                e.str(t.storage.location)
+                e.str("cpu" if cpu else t.storage.location)
                 e.int(t.storage.blob.nbytes // int(DTYPE_SIZES[typed]))
             else:
                 e.glob("torch.storage", "UntypedStorage")
                 e.str(key)
-                e.str(t.storage.location)
+                e.str("cpu" if cpu else t.storage.location)
                 e.int(t.storage.blob.nbytes)
             e.out += b"t"
             e._put(("pid", key))
@@ -171,14 +172,14 @@ def state_dict_pickle(tensors: list[OutTensor], metadata: Any = None) -> tuple[b
 
 
 def write(fd: int, tensors: list[OutTensor], out_path: str, sources: Sources,
-          progress: Progress, metadata: Any = None) -> int:
+          progress: Progress, metadata: Any = None, cpu: bool = False) -> int:
     """Write the state_dict archive to fd; returns its size."""
     try:
-        data, order = state_dict_pickle(tensors, metadata)
+        data, order = state_dict_pickle(tensors, metadata, cpu)
     except ValueError:
         if metadata is None:
             raise
-        data, order = state_dict_pickle(tensors, None)  # odd _metadata: leave it out
+        data, order = state_dict_pickle(tensors, None, cpu)  # odd _metadata: leave it out
     keys = _plan_storages(tensors)
     storages = [(keys[id(s)][0], s.blob) for s in order]
     return torch_zip(fd, sources, progress, archive_name(out_path), data, storages, default_meta())

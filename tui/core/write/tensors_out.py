@@ -174,12 +174,10 @@ def collect(mf: ModelFile) -> list[OutTensor]:
 
 def _from_safetensors(mf: ModelFile) -> list[OutTensor]:
     out = []
-    for t in mf.tensors:
-        for name in t.names:
-            e = mf.source.st_entries[name]
-            st = Storage(Blob(e.nbytes, e.path, e.offset), e.dtype, "cpu")
-            out.append(checked(mf.path, OutTensor(name, st, e.dtype, tuple(e.shape),
-                                                  contiguous_stride(e.shape), 0)))
+    for name, e in mf.source.st_entries.items():  # the file's order (buffers are not moved last)
+        st = Storage(Blob(e.nbytes, e.path, e.offset), e.dtype, "cpu")
+        out.append(checked(mf.path, OutTensor(name, st, e.dtype, tuple(e.shape),
+                                              contiguous_stride(e.shape), 0)))
     return out
 
 

@@ -1,0 +1,41 @@
+"""A cheap look at a path before the app starts: can it be a model file at all?
+
+Reads at most 64 bytes. `modeltree missing.pth` then fails on the command line with
+one line, instead of opening the full-screen app on an error box.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from tui.core.errors import ModelFileError
+from tui.core.read.containers import is_zip
+from tui.core.read.safetensors import is_safetensors
+
+
+def probe(path: str) -> None:
+    """Raise ModelFileError if `path` can't be a model file, directory or index."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelFileError(path, "no such file or directory") from None
+    except OSError as e:
+        raise ModelFileError(path, e.strerror or str(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ModelFileError(path, "permission denied")
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(path, "not a regular file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        raise ModelFileError(path, e.strerror or str(e)) from None
+    if not head:
+        raise ModelFileError(path, "the file is empty")
+    if path.endswith(".index.json") or is_zip(head) or is_safetensors(head, st.st_size) \
+            or head[:1] == b"\x80" or head[:1] in b"(]}cI":
+        return
+    raise ModelFileError(path, "not a PyTorch or safetensors file")
