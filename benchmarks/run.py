@@ -239,6 +239,21 @@ def bench_app(gen: str, rows: list[Row], detail: list[str]) -> None:
     detail.extend(res["detail"])
 
 
+def bench_remote(gen: str, rows: list[Row], detail: list[str]) -> None:
+    from remote_bench import measure as remote_measure
+
+    r = remote_measure(gen, modeltree_cmd())
+    (cold, got, reqs), (warm, got2, reqs2), (dl, dl_bytes, _) = r["cold"], r["warm"], r["download"]
+    detail.append(f"remote {mb(r['size'])} zip over loopback HTTP: --json cold {secs(cold)}, "
+                  f"{got / 1024:.0f} KB in {reqs} requests; warm cache {secs(warm)}, "
+                  f"{got2 / 1024:.0f} KB in {reqs2} requests; whole download {secs(dl)} ({mb(dl_bytes)})")
+    rows.append(Row(f"remote --json {mb(r['size'])}: fetches <= 2 MB, faster than downloading it",
+                    f"{got / 1024:.0f} KB, {secs(cold)} vs download {secs(dl)}",
+                    got <= 2 << 20 and cold < dl))
+    rows.append(Row("remote --json, second open: no byte ranges fetched (cache)",
+                    f"{got2} B in {reqs2} requests, {secs(warm)}", got2 == 0))
+
+
 # -- driver ------------------------------------------------------------------------
 def generate(gen: str, parts: list[str]) -> float:
     t0 = time.perf_counter()
@@ -294,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default=os.path.join(HERE, "_generated"),
                     help="where to generate the checkpoints (deleted afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
-    ap.add_argument("--only", default="wide,json,sharded,save,app",
-                    help="comma list of: wide, json, sharded, save, app")
+    ap.add_argument("--only", default="wide,json,sharded,save,app,remote",
+                    help="comma list of: wide, json, sharded, save, app, remote")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions of the slow baselines")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -315,13 +330,15 @@ def main(argv: list[str] | None = None) -> int:
                 (["sharded"] if "sharded" in only else [])
         if "wide" in only and "small" not in parts:
             parts.append("small")
-        print(f"generating {', '.join(parts)} under {gen} ...", flush=True)
-        detail.append(f"generation: {secs(generate(gen, parts))}")
+        if parts:
+            print(f"generating {', '.join(parts)} under {gen} ...", flush=True)
+            detail.append(f"generation: {secs(generate(gen, parts))}")
         steps = (("wide", lambda: bench_wide(gen, rows, detail)),
                  ("json", lambda: bench_json(gen, rows, detail, args.quick)),
                  ("sharded", lambda: bench_sharded(gen, rows, detail)),
                  ("save", lambda: bench_save(gen, rows, detail, args.quick)),
-                 ("app", lambda: bench_app(gen, rows, detail)))
+                 ("app", lambda: bench_app(gen, rows, detail)),
+                 ("remote", lambda: bench_remote(gen, rows, detail)))
         for name, step in steps:
             if name in only:
                 print(f"measuring {name} ...", flush=True)

@@ -27,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
         prog="modeltree",
         description="Look inside a PyTorch model file without running it; freeze parts; save again.",
     )
-    p.add_argument("file", help="model file (.pth/.pt/.bin/.ckpt/.safetensors), shard directory or index.json")
+    p.add_argument("file", nargs="?", help="model file (.pth/.pt/.bin/.ckpt/.safetensors), shard "
+                   "directory, index.json, DCP folder, or a URL (http(s)://, s3://, hf://)")
     p.add_argument("--version", action="version", version=f"modeltree {__version__}")
     p.add_argument("--print", dest="print_", action="store_true", help="print the module tree and totals")
     p.add_argument("--depth", type=int, default=None, metavar="N", help="with --print: levels to show")
@@ -45,12 +46,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
     p.add_argument("--cpu", action="store_true",
                    help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="delete the cache of byte ranges fetched from URLs, then exit")
     p.set_defaults(ops=[])
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.clear_cache or args.file is None:
+        from tui.headless import remote
+
+        return remote.clear_cache() if args.clear_cache else parser().error("a file is required")
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
     if (args.ops or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
@@ -68,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(args.file, key=args.key)
     try:
+        from tui.headless.remote import show_progress
+
+        show_progress(args.file)
         return _headless(args)
     except ModelFileError as e:
         print(f"modeltree: {e}", file=sys.stderr)

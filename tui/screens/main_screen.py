@@ -25,7 +25,7 @@ from textual.widgets import Footer, Input, Tree
 from tui.commands import ModelCommands
 from tui.core import human
 from tui.core.edit import Edit, Editor
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.error import ErrorScreen
 from tui.screens.save_dialog import SaveDialog
@@ -82,6 +82,7 @@ class MainScreen(Screen[None]):
     def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
         self.path, self.key = path, key
+        self.shown_path = public(path)  # a URL without credentials or query
         self.mf: ModelFile | None = None
         self.editor: Editor | None = None
         self.load_error: str | None = None
@@ -117,21 +118,33 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.mtree.border_title = "modules"
         self.mtree.loading = True
-        self.query_one(InfoBar).show(self.path, None, state="reading…")
+        self.query_one(InfoBar).show(self.shown_path, None, state="reading…")
         self.set_focus(self.mtree)
         self.load()
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         from tui.core.read.reader import open_model
+        from tui.core.read.remote import set_progress
+        from tui.core.read.source import is_url
 
+        if is_url(self.path):  # show what has been fetched while remote reads go on
+            set_progress(lambda n, r, _name: self.app.call_from_thread(self.show_fetched, n, r))
         try:
             self.post_message(self.Loaded(open_model(self.path, key=self.key)))
         except ModelFileError as err:
             self.post_message(self.Loaded(None, str(err)))
         except Exception as err:  # a reader bug: still one line, never a traceback
-            self.post_message(self.Loaded(None, f"{self.path}: unexpected "
+            self.post_message(self.Loaded(None, f"{self.shown_path}: unexpected "
                                                 f"{type(err).__name__}: {err}"))
+        finally:
+            set_progress(None)
+
+    def show_fetched(self, nbytes: int, requests: int) -> None:
+        """Progress of remote reads while a URL opens."""
+        if self.mf is None:
+            self.query_one(InfoBar).show(self.shown_path, None, state="reading… fetched "
+                                         f"{human.size(nbytes)} in {human.plural(requests, 'request')}")
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -143,7 +156,7 @@ class MainScreen(Screen[None]):
         self.mtree.root.set_label(Text("the file could not be read", "dim"))
         self.mtree.root.allow_expand = False
         self.add_class("-failed")
-        self.query_one(InfoBar).show(self.path, None, state="could not be opened")
+        self.query_one(InfoBar).show(self.shown_path, None, state="could not be opened")
         self.query_one(NodeInfo).update(message.error or "")
         self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
 
@@ -163,14 +176,14 @@ class MainScreen(Screen[None]):
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
         self.showing_values = mf.root is None  # (a plain value: nothing else to show)
-        self.query_one(InfoBar).show(self.path, mf)
+        self.query_one(InfoBar).show(self.shown_path, mf)
         self.refresh_bindings()  # the model's keys apply now
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # let a process that runs several apps (tests) collect them
 
     def watch_dirty(self, dirty: bool) -> None:
-        self.query_one(InfoBar).show(self.path, self.mf, dirty)
+        self.query_one(InfoBar).show(self.shown_path, self.mf, dirty)
 
     def watch_showing_values(self, showing: bool) -> None:
         self.set_class(showing, "-values")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import mmap
-import os
 import pickle
 import struct
 import zipfile
@@ -16,8 +15,10 @@ from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
+from tui.core.read.bytesource import RangeFile, RangeView
 from tui.core.read.guard import GuardError, brief, check_pickle
 from tui.core.read.records import ReadResult
+from tui.core.read.source import fileobj, is_url, size_of
 from tui.core.read.unpickle import load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -50,7 +51,7 @@ class TorchSource:
 
 def _zip_data_offsets(path: str, prefix: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
+    with fileobj(path) as f, zipfile.ZipFile(f) as z:
         for info in z.infolist():
             if not info.filename.startswith(prefix + "data/"):
                 continue
@@ -68,8 +69,8 @@ def _legacy_offsets(path: str, after_pickle: int, read: ReadResult) -> dict[str,
     """Legacy layout after the main pickle: a pickled key list, then per key an
     int64 element count and the raw bytes."""
     out: dict[str, int] = {}
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
+    size = size_of(path)
+    with fileobj(path) as f:
         keys, pos = _header_pickle(path, f, after_pickle, "storage key list")
         if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
             raise ModelFileError(path, "legacy file: storage key list is missing")
@@ -96,7 +97,7 @@ def is_zip(head: bytes) -> bool:
 
 def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
     try:
-        z = zipfile.ZipFile(path)
+        z = zipfile.ZipFile(fileobj(path) if is_url(path) else path)
         names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
@@ -151,8 +152,8 @@ def _short(e: BaseException) -> str:
 
 def open_pickle_stream(path: str) -> TorchSource:
     """A non-zip file: the legacy torch format, or a bare pickle."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
+    size = size_of(path)
+    with fileobj(path) as f:
         start = _legacy_magic_len(f.read(32))
         if not start:
             if size > MAX_PICKLE:
@@ -210,6 +211,9 @@ def _read_one_pickle(path: str, f: io.BufferedReader, start: int) -> bytes:
     """Bytes of the pickle at `start`, found by walking its opcodes over a map of the
     file (never executing them; length claims are checked against the file's size)."""
     try:
+        if isinstance(f, RangeFile):  # a remote file: the blocks the walk touches are fetched
+            view = RangeView(f.src)
+            return view[start:check_pickle(view, start)]  # type: ignore[arg-type, misc]
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             end = check_pickle(mm, start)
             return mm[start:end]

@@ -12,10 +12,14 @@ import stat
 from tui.core.errors import ModelFileError
 from tui.core.read.containers import is_zip
 from tui.core.read.safetensors import is_safetensors
+from tui.core.read.source import is_url, kind
 
 
 def probe(path: str) -> None:
     """Raise ModelFileError if `path` can't be a model file, directory or index."""
+    if is_url(path):  # one request for the object's info: a 404 or 403 is one line here too
+        kind(path)
+        return
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -6,14 +6,13 @@ import gc
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
-from tui.core.read import scan
+from tui.core.read import dcp, scan, source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
@@ -71,19 +70,18 @@ def open_model(path: str, key: str | None = None) -> ModelFile:
 
 
 def _open(path: str, key: str | None) -> ModelFile:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file or directory") from None
-    except OSError as e:
-        raise ModelFileError(path, e.strerror or str(e)) from None
-    if stat.S_ISDIR(st.st_mode):
-        mf = _open_dir(path)
+    if source.is_url(path):
+        from tui.core.read.remote import forget
+
+        forget()  # a new open asks each object's info (size, ETag) again
+    what, size = source.kind(path)
+    if what == "dir":
+        mf = _open_dir(path, key)
     else:
-        if not stat.S_ISREG(st.st_mode):
+        if what != "file":
             raise ModelFileError(path, "not a regular file")
         try:
-            with open(path, "rb") as f:
+            with source.fileobj(path) as f:
                 head = f.read(64)
         except OSError as e:
             raise ModelFileError(path, e.strerror or str(e)) from None
@@ -93,18 +91,21 @@ def _open(path: str, key: str | None) -> ModelFile:
             mf = _open_index(path)
         elif is_zip(head):
             mf = _open_zip(path, key)
-        elif is_safetensors(head, st.st_size):
+        elif is_safetensors(head, size):
             mf = _open_safetensors(path)
         elif head[:1] == b"\x80" or head[:1] in b"(]}cI":
             mf = _from_torch(path, open_pickle_stream(path), key)
         else:
             raise ModelFileError(path, "not a PyTorch or safetensors file")
-    mf.file_size = _folder_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
+    mf.file_size = _folder_size(path) if what == "dir" else size
+    mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)
     apply_plan_beside(mf)
     return mf
 
 
 def _folder_size(path: str) -> int:
+    if source.is_url(path):
+        return 0  # not known without asking for every object's size
     return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
 
@@ -262,11 +263,16 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
     return mf
 
 
-def _open_dir(path: str) -> ModelFile:
+def _open_dir(path: str, key: str | None = None) -> ModelFile:
+    names = source.listdir(path)
+    if dcp.is_dcp(names):  # .metadata + *.distcp: one model, whatever else sits beside it
+        mf, checkpoint = dcp.open_dcp(path, key, PREFERRED_KEYS)
+        mf.source = SourceInfo("dcp", model_obj=checkpoint)
+        return mf
     index = find_index(path)
     if index is not None:
         return _open_index(index, shown_path=path)
-    shards = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
+    shards = sorted(source.join(path, n) for n in names if n.endswith(".safetensors"))
     if not shards:
         raise ModelFileError(path, "a directory without safetensors shards or an index.json")
     entries: list[STEntry] = []
@@ -293,7 +299,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     sources: list[TorchSource] = []
     warnings: list[Finding] = []
     for s in shards:
-        with open(s, "rb") as f:
+        with source.fileobj(s) as f:
             head = f.read(4)
         src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
         sources.append(src)

@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.read import source
 
 MAX_HEADER = 100_000_000  # the format's own cap
 ST_DTYPES = {
@@ -38,8 +39,9 @@ def is_safetensors(head: bytes, size: int) -> bool:
 
 def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        src = source.open_source(path)
+        size = src.size
+        with src.fileobj() as f:
             head = f.read(8)
             if len(head) < 8:
                 raise ModelFileError(path, "safetensors file is truncated (no header length)")
@@ -84,23 +86,22 @@ def read_header(path: str) -> tuple[list[STEntry], dict[str, str]]:
 def find_index(path: str) -> str | None:
     """The index.json of a sharded checkpoint directory, if there is one."""
     try:
-        names = sorted(os.listdir(path))
+        names = sorted(source.listdir(path))
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
     for preferred in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if preferred in names:
-            return os.path.join(path, preferred)
+            return source.join(path, preferred)
     for n in names:
         if n.endswith(".index.json"):
-            return os.path.join(path, n)
+            return source.join(path, n)
     return None
 
 
 def read_index(path: str) -> tuple[dict[str, str], list[str], dict]:
     """weight_map (name → shard path) and the shard list in first-use order."""
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        doc = json.loads(source.read_all(path, MAX_HEADER).decode("utf-8"))
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
     except (ValueError, RecursionError):
@@ -108,7 +109,7 @@ def read_index(path: str) -> tuple[dict[str, str], list[str], dict]:
     wm = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(wm, dict) or not wm:
         raise ModelFileError(path, "index file has no weight_map")
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = source.dirname(path)
     weight_map: dict[str, str] = {}
     shards: list[str] = []
     full_of: dict[str, str] = {}  # shard name → path; a set, not a scan of weight_map
@@ -117,8 +118,8 @@ def read_index(path: str) -> tuple[dict[str, str], list[str], dict]:
         if full is None:
             if not isinstance(shard, str) or os.path.basename(shard) != shard:
                 raise ModelFileError(path, f"index names a bad shard {shard!r:.60}")
-            full = os.path.join(folder, shard)
-            if not os.path.isfile(full):
+            full = source.join(folder, shard)
+            if not source.isfile(full):
                 raise ModelFileError(path, f"shard {shard} named in the index is missing")
             full_of[shard] = full
             shards.append(full)

@@ -29,6 +29,7 @@ from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
 from tui.core.read.containers import TorchSource
 from tui.core.read.records import module_state
+from tui.core.read.source import fileobj, size_of
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
 from tui.core.write.relocate import to_cpu
@@ -96,7 +97,7 @@ def check_unchanged(mf: ModelFile, sources: Sources) -> None:
     src: TorchSource = mf.source.torch
     if src.container == "zip":
         try:
-            with zipfile.ZipFile(src.path) as z:
+            with fileobj(src.path) as f, zipfile.ZipFile(f) as z:
                 now = z.read(src.prefix + "data.pkl")
         except (OSError, KeyError, zipfile.BadZipFile, ValueError, EOFError):
             now = b""
@@ -114,7 +115,7 @@ def check_unchanged(mf: ModelFile, sources: Sources) -> None:
 def whole_file(af: AtomicFile, mf: ModelFile, patches: list[tuple[int, int]], sources: Sources,
                progress: Progress) -> int:
     src: TorchSource = mf.source.torch
-    size = os.path.getsize(src.path)
+    size = size_of(src.path)
     sources.copy(Blob(size, src.path, 0), af.fd, progress)
     if not patches:
         return size
@@ -190,7 +191,7 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
     if src.container == "zip":
         entries, _ = listing(src.path)
         meta: dict[str, bytes] = {}
-        with zipfile.ZipFile(src.path) as z:
+        with fileobj(src.path) as f, zipfile.ZipFile(f) as z:
             for name, e in entries.items():
                 rel = name[len(src.prefix):]
                 if name.startswith(src.prefix) and rel != "data.pkl" and not rel.startswith("data/") \

@@ -23,6 +23,7 @@ from tui.core.errors import ModelFileError
 from tui.core.human import count, plural, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
+from tui.core.read.source import is_url
 from tui.core.write import full as write_full
 from tui.core.write.atomic import AtomicFile, atomic_write, check_space, check_target
 from tui.core.write.freeze_plan import is_plan, plan_path, write_plan
@@ -71,6 +72,8 @@ def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
     """A free name beside the source: entire_model.pth → entire_model.frozen.pth."""
     fmt = fmt or default_format(mf)
     base = mf.path.rstrip(os.sep) or mf.path
+    if is_url(base):  # a remote source: saved in the current folder, under its name
+        base = os.path.join(os.getcwd(), base.rstrip("/").rsplit("/", 1)[-1] or "model")
     if base.endswith(".index.json"):
         base = base[: -len(".index.json")]
     folder, name = os.path.split(base)
@@ -110,6 +113,9 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     fmt = fmt or default_format(mf)
     if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
+    if whole and mf.source.kind == "dcp":
+        raise ModelFileError(mf.path, "a DCP checkpoint can't be rewritten whole: save its model "
+                             "part as state_dict or safetensors")
     job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
@@ -118,6 +124,10 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
         check_target(plan_target, force)
     check_space(target, job.total)
     notes: list[str] = []
+    if mf.source.kind == "dcp" and not whole:
+        from tui.core.write.dcp_out import left_out
+
+        notes += [n for n in [left_out(mf)] if n]
     with Sources() as sources:
         if mf.source.torch is not None:
             write_full.check_unchanged(mf, sources)
@@ -160,7 +170,12 @@ def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
     from tui.core.write import state_dict as write_state_dict
     from tui.core.write.tensors_out import collect
 
-    tensors = collect(mf)
+    if mf.source.kind == "dcp":
+        from tui.core.write.dcp_out import dcp_tensors
+
+        tensors = dcp_tensors(mf)
+    else:
+        tensors = collect(mf)
     if fmt == "state_dict":
         write_state_dict.check_dtypes(mf.path, tensors)
         meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None

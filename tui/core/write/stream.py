@@ -2,7 +2,9 @@
 
 Bytes are copied in CHUNK pieces with os.copy_file_range when no checksum is needed
 (the kernel copies; nothing passes through this process), else with os.preadv into
-one reused buffer. Memory stays at one chunk whatever the file size.
+one reused buffer. Memory stays at one chunk whatever the file size. A remote source
+(a URL) is read by ranges of CHUNK bytes; a Blob made of parts (a DCP tensor gathered
+from its chunks) is copied part by part.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.read.source import is_url, open_source
 from tui.core.write.atomic import write_all
 
 CHUNK = 16 << 20
@@ -33,6 +36,8 @@ class Blob:
     offset: int = 0  # absolute offset in `path`
     crc: int | None = None  # CRC-32 of exactly these bytes, when known (copied zip entries)
     data: memoryview | None = None
+    parts: list[Blob] | None = None  # the bytes are these blobs one after the other
+    make: Callable[[Sources], bytes] | None = None  # bytes computed when needed (nbytes long)
 
 
 class Progress:
@@ -96,31 +101,79 @@ class Sources:
         stats["copied_bytes"] += n
         if want_crc:
             stats["crc_bytes"] += n
-        if blob.data is not None:
-            view = blob.data[start:start + n]
-            crc = zlib.crc32(view) if want_crc else None
-            for i in range(0, len(view), CHUNK):
-                write_all(dst, view[i:i + CHUNK])
-                progress.add(min(CHUNK, len(view) - i))
+        return self._copy(blob, dst, progress, start, n, 0 if want_crc else None)
+
+    def _copy(self, blob: Blob, dst: int, progress: Progress, start: int, n: int,
+              crc: int | None) -> int | None:
+        """`crc`: the running CRC-32 to continue (None: none wanted)."""
+        if blob.parts is not None:
+            pos = 0
+            for part in blob.parts:
+                lo, hi = max(start, pos), min(start + n, pos + part.nbytes)
+                if lo < hi:
+                    crc = self._copy(part, dst, progress, lo - pos, hi - lo, crc)
+                pos += part.nbytes
+            return crc
+        if blob.data is not None or blob.make is not None or is_url(blob.path):
+            if blob.data is not None:
+                view = blob.data[start:start + n]
+                pieces = (view[i:i + CHUNK] for i in range(0, len(view), CHUNK))
+            elif blob.make is not None:
+                data = blob.make(self)
+                if len(data) != blob.nbytes:
+                    raise ModelFileError(blob.path or "(source)", "assembled bytes have the wrong size")
+                pieces = iter([memoryview(data)[start:start + n]])
+            else:
+                pieces = self._remote_pieces(blob, start, n)
+            for piece in pieces:
+                if crc is not None:
+                    crc = zlib.crc32(piece, crc)
+                write_all(dst, piece)
+                progress.add(len(piece))
             return crc
         src = self.fd(blob.path)
         off = blob.offset + start
-        if not want_crc and _copy_range(src, dst, off, n, progress, blob.path):
+        if crc is None and _copy_range(src, dst, off, n, progress, blob.path):
             return None
         buf = self.buffer()
-        crc, end = 0, off + n
+        end = off + n
         while off < end:
             got = _pread(src, buf[:min(CHUNK, end - off)], off, blob.path)
-            if want_crc:
+            if crc is not None:
                 crc = zlib.crc32(buf[:got], crc)
             write_all(dst, buf[:got])
             _write_behind(dst, got)
             off += got
             progress.add(got)
-        return crc if want_crc else None
+        return crc
+
+    def _remote_pieces(self, blob: Blob, start: int, n: int):
+        src = open_source(blob.path)
+        off, end = blob.offset + start, blob.offset + start + n
+        while off < end:
+            data = src.read_uncached(off, min(CHUNK, end - off))  # type: ignore[attr-defined]
+            if not data:
+                raise ModelFileError(blob.path, "the remote file is shorter than its tensors need")
+            off += len(data)
+            yield data
 
     def read(self, blob: Blob, start: int, length: int) -> bytes:
         """A small range into memory (pickles, strided tensors)."""
+        if blob.parts is not None or blob.make is not None or is_url(blob.path):
+            out = bytearray()
+            if blob.parts is not None:
+                pos = 0
+                for part in blob.parts:
+                    lo, hi = max(start, pos), min(start + length, pos + part.nbytes)
+                    if lo < hi:
+                        out += self.read(part, lo - pos, hi - lo)
+                    pos += part.nbytes
+            elif blob.make is not None:
+                out += blob.make(self)[start:start + length]
+            else:
+                for piece in self._remote_pieces(blob, start, length):
+                    out += piece
+            return bytes(out)
         if blob.data is not None:
             return bytes(blob.data[start:start + length])
         out = bytearray(length)

@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.read.source import fileobj
 from tui.core.write.atomic import write_all
 from tui.core.write.stream import Blob, Progress, Sources
 from tui.core.write.stream import stats as stream_stats
@@ -43,7 +44,7 @@ class Entry:
 def listing(path: str) -> tuple[dict[str, Entry], int]:
     """Every entry of a zip (with its data offset), and where the central directory starts."""
     try:
-        with open(path, "rb") as f, zipfile.ZipFile(f) as z:
+        with fileobj(path) as f, zipfile.ZipFile(f) as z:
             out: dict[str, Entry] = {}
             for info in z.infolist():
                 f.seek(info.header_offset)
@@ -62,7 +63,7 @@ def listing(path: str) -> tuple[dict[str, Entry], int]:
 def central_offsets(path: str, start_dir: int, count: int) -> dict[str, int]:
     """name → offset of its central directory record (to patch a CRC in place)."""
     out: dict[str, int] = {}
-    with open(path, "rb") as f:
+    with fileobj(path) as f:
         f.seek(start_dir)
         pos = start_dir
         for _ in range(count):
