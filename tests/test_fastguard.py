@@ -212,3 +212,19 @@ def test_ordinary_pickle_protocols_open_either_way():
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         data = pickle.dumps(value, protocol)
         assert load_pickle(data).root == value
+
+
+def test_legacy_files_are_proven_too(tmp_path):
+    """A pre-1.6 file: the main pickle's end is found by the fast check over the map."""
+    import torch
+    from torch import nn
+
+    from tui.core.read.reader import open_model
+
+    path = tmp_path / "legacy.pth"
+    torch.save(nn.ModuleList(nn.Linear(2, 2) for _ in range(300)), path,
+               _use_new_zipfile_serialization=False)
+    before = dict(fastguard.stats)
+    assert len(open_model(str(path)).tensors) == 600
+    assert fastguard.stats["fallbacks"] == before["fallbacks"]
+    assert fastguard.stats["prefix_bytes"] - before["prefix_bytes"] < path.stat().st_size // 5
