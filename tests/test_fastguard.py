@@ -227,4 +227,6 @@ def test_legacy_files_are_proven_too(tmp_path):
     before = dict(fastguard.stats)
     assert len(open_model(str(path)).tensors) == 600
     assert fastguard.stats["fallbacks"] == before["fallbacks"]
-    assert fastguard.stats["prefix_bytes"] - before["prefix_bytes"] < path.stat().st_size // 5
+    # two scans of the main pickle (its end over the map, then its bytes): each walks only
+    # its start in Python
+    assert fastguard.stats["prefix_bytes"] - before["prefix_bytes"] < path.stat().st_size // 2
