@@ -13,6 +13,7 @@ from tui.core.model import (
     StorageRef,
     TensorInfo,
     ValueNode,
+    ancestors_union,
 )
 from tui.core.read.guard import brief
 from tui.core.read.layer_repr import attributes_json, extra_repr
@@ -206,16 +207,6 @@ def rollup(root: ModuleNode) -> None:
     for t, owners, is_buffer in shared.values():
         for n in ancestors_union(owners):
             (add_buffer if is_buffer else add_tensor)(n.counts, t, +1)
-
-
-def ancestors_union(owners: Iterable[ModuleNode]) -> list[ModuleNode]:
-    out: dict[int, ModuleNode] = {}
-    for node in owners:
-        n: ModuleNode | None = node
-        while n is not None and id(n) not in out:
-            out[id(n)] = n
-            n = n.parent
-    return list(out.values())
 
 
 _COUNT_FIELDS = ("numel", "trainable", "frozen", "unknown", "tensors", "trainable_tensors",
