@@ -11,6 +11,7 @@ from tui import __version__
 from tui.core.errors import ModelFileError
 from tui.core.formats import FORMAT_IDS
 from tui.core.human import plural
+from tui.core.surgery import CAST_DTYPES
 
 
 class _Ordered(argparse.Action):
@@ -44,6 +45,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    # Checkpoint surgery (issue 14): applied in the Editor, honoured by every writer.
+    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                   help="rename by prefix (repeatable): module.= strips, =model. adds")
+    p.add_argument("--drop", action="append", default=[], metavar="GLOB",
+                   help="leave out matching tensors (a module name: its subtree; repeatable)")
+    p.add_argument("--extract", metavar="PREFIX", help="save only this module, prefix removed")
+    p.add_argument("--dtype", choices=CAST_DTYPES, help="cast floating tensors when saving")
+    # Comparison (issue 14): modeltree A B [--diff [--json] [--values]].
+    p.add_argument("other", nargs="?", help="a second file: compare the two (the app, or --diff)")
+    p.add_argument("--diff", action="store_true", help="with two files: print the differences; "
+                   "exit 0 same structure, 1 different, 2 trouble")
+    p.add_argument("--values", action="store_true", help="with --diff: compare tensor values too")
     p.add_argument("--cpu", action="store_true",
                    help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.add_argument("--clear-cache", action="store_true",
@@ -58,9 +71,31 @@ def main(argv: list[str] | None = None) -> int:
         from tui.headless import remote
 
         return remote.clear_cache() if args.clear_cache else parser().error("a file is required")
+    if args.other is not None:
+        from tui.headless.diff import main as diff_main
+
+        if args.print_ or args.save or args.scan or args.ops or args.rename or args.drop \
+                or args.extract or args.dtype:
+            parser().error("with two files only --diff, --json, --values and --key apply")
+        if args.diff or args.json:
+            return diff_main(args)
+        from tui.core.read.probe import probe
+        from tui.diff_app import run_diff_app
+
+        try:  # as for one file: a path that can't be a model fails here, in one line
+            probe(args.file)
+            probe(args.other)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 2
+
+        return run_diff_app(args.file, args.other, key=args.key)
+    if args.diff or args.values:
+        parser().error("--diff/--values need two files: modeltree A B --diff")
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
+    surgery = args.rename or args.drop or args.extract or args.dtype
+    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     headless = args.print_ or args.json or args.save or args.scan
     if not headless:
@@ -99,18 +134,24 @@ def _headless(args: argparse.Namespace) -> int:
     if args.scan:
         return _scan(mf)
     editor = None
-    if args.ops or args.save:  # only edits and saves need it (its indexes cost ~10 ms on 10k tensors)
-        from tui.core.edit import Editor
+    if args.ops or args.save or args.rename or args.drop or args.extract or args.dtype:
+        from tui.core.edit import Editor  # only edits and saves need it (~10 ms on 10k tensors)
 
         editor = Editor(mf)
-    for pattern, value in args.ops:
-        if not editor.matching(pattern):
-            raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
-        editor.apply_pattern(pattern, value)
+        for pattern, value in args.ops:
+            if not editor.matching(pattern):
+                raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
+            editor.apply_pattern(pattern, value)
+        _surgery(editor, args)
     if args.json:
         from tui.core.report import to_json
 
-        write_json(to_json(mf), sys.stdout)
+        doc = to_json(mf)
+        if editor is not None and not editor.surgery.empty:  # --rename/--drop/--extract/--dtype
+            from tui.core.surgery import preview
+
+            doc["surgery"] = preview(editor.surgery, editor.names())
+        write_json(doc, sys.stdout)
     if args.print_:
         from tui.printing import make_console, print_model
 
@@ -119,7 +160,8 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.core.write.save import save, summary
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
-                      force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu)
+                      force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu,
+                      surgery=editor.surgery)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -136,6 +178,23 @@ def _line_encoder():
     c = make({}, enc.default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
              False, False, True)
     return lambda obj: "".join(c(obj, 0))
+
+
+def _surgery(editor, args: argparse.Namespace) -> None:
+    """--drop, --extract, --rename, --dtype into the Editor (one line on a bad one)."""
+    from tui.core.surgery import SurgeryError, parse_rename
+
+    try:
+        for pattern in args.drop:
+            editor.drop(pattern)
+        if args.extract:
+            editor.extract(args.extract)
+        for spec in args.rename:
+            editor.rename(*parse_rename(spec))
+        if args.dtype:
+            editor.cast(args.dtype)
+    except SurgeryError as e:
+        raise ModelFileError(args.file, str(e)) from None
 
 
 def write_json(doc: dict, out: TextIO) -> None:

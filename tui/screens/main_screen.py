@@ -29,6 +29,7 @@ from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.error import ErrorScreen
 from tui.screens.save_dialog import SaveDialog
+from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
 
 
-class MainScreen(Screen[None]):
+class MainScreen(SurgeryActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {ModelCommands}
@@ -64,6 +65,7 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        *SURGERY_BINDINGS,  # r rename, d drop/restore, x extract (screens/surgery_actions.py)
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -225,6 +227,8 @@ class MainScreen(Screen[None]):
             return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
+        if action in SURGERY_ACTIONS:
+            return self.surgery_check(action)
         if action == "undo":
             return True if self.can_undo else None
         if action == "redo":
@@ -243,6 +247,8 @@ class MainScreen(Screen[None]):
         assert self.editor is not None
         self.mtree.refresh_modules(self.editor.affected(edit))
         self.table.refresh_flags([t for t, _, _ in edit.changes])
+        if edit.surgery is not None:
+            self.surgery_edited()
         self.query_one(NodeInfo).show(self.mtree.module)
         self.dirty = self.editor.dirty
         self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
@@ -325,7 +331,7 @@ class MainScreen(Screen[None]):
         if self.mf is None or self.mf.root is None:
             return
         # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
-        await self.app.push_screen(SaveDialog(self.mf),
+        await self.app.push_screen(SaveDialog(self.mf, self.editor.surgery if self.editor else None),
                                    lambda result: self._saved(result, then_quit))
 
     def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
@@ -336,6 +342,9 @@ class MainScreen(Screen[None]):
         # A full model keeps requires_grad; so does a whole checkpoint whose model is a module.
         kept = (result.format == "full" or result.plan_path is not None
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
+        if result.surgery is not None and result.surgery.dtype != self.editor.surgery.dtype:
+            self._edited(self.editor.cast(result.surgery.dtype), "")  # the dialog's dtype: undoable
+        self.editor.mark_surgery_saved()
         if kept:
             self.editor.mark_saved()
         self.say(summary(self.editor, result), title=f"Saved {human.size(result.nbytes)}")

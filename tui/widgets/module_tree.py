@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.core.surgery import Surgery, module_note
 from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
@@ -29,14 +30,18 @@ class More:
     start: int
 
 
-def module_label(node: ModuleNode) -> Text:
-    """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
+def module_label(node: ModuleNode, surgery: Surgery | None = None) -> Text:
+    """Glyph, name, short class, parameter count, and how a pending rename/drop/extract
+    changes it when saved. The glyph is coloured at render time."""
     text = Text(human.glyph(node.status) + " ")
     text.append(node.key or "(root)", style="bold")
     if node.type is not None:  # state_dicts don't name classes
         text.append(f" {node.short_type}", style="italic dim")
     if node.counts.tensors or node.counts.numel:
         text.append(f" {human.count(node.counts.numel)}")
+    note = module_note(surgery, node.name) if surgery is not None else ""
+    if note:
+        text.append(f" {note}", style="bold reverse" if note.startswith("✗") else "bold")
     return text
 
 
@@ -79,6 +84,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
+        self.surgery: Surgery | None = None  # pending rename/drop/extract, shown in labels
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Space freezes (the screen's binding); enter, click and the arrows open modules.
@@ -90,7 +96,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded = {"": self.root}
         self.shown = shown
         self.root.data = root
-        self.root.set_label(module_label(root))
+        self.root.set_label(module_label(root, self.surgery))
         self.root.allow_expand = bool(self._kids(root))
         self._populate(self.root)
         self.root.expand()
@@ -122,7 +128,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             return
         kids = self._kids(node)
         for child in kids[start:start + CHUNK]:
-            self.loaded[child.name] = tnode.add(module_label(child), child,
+            self.loaded[child.name] = tnode.add(module_label(child, self.surgery), child,
                                                 allow_expand=bool(self._kids(child)))
         if len(kids) > start + CHUNK:
             more = More(node, start + CHUNK)
@@ -174,7 +180,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         for node in nodes:
             tnode = self.loaded.get(node.name)
             if tnode is not None:
-                tnode.set_label(module_label(node))
+                tnode.set_label(module_label(node, self.surgery))
 
     # -- queries and moves ----------------------------------------------------
     @property
@@ -198,7 +204,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             parent.expand()
             self._populate(parent)
             if m.name not in self.loaded:  # beyond the added chunks: add it alone
-                self.loaded[m.name] = parent.add(module_label(m), m,
+                self.loaded[m.name] = parent.add(module_label(m, self.surgery), m,
                                                  allow_expand=bool(self._kids(m)))
         target = self.loaded[node.name]
         for anc in _tree_ancestors(target):

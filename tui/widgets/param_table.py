@@ -10,6 +10,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from tui.core import human
 from tui.core.model import ModuleNode, TensorInfo
+from tui.core.surgery import Surgery, tensor_note
 from tui.widgets.pane import pane_css
 
 MAX_ROWS = 300  # a root of a huge model lists its first rows; children list the rest
@@ -63,6 +64,7 @@ class ParamTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.tensors: dict[str, TensorInfo] = {}
         self.node: ModuleNode | None = None
+        self.surgery: Surgery | None = None  # pending rename/drop/cast, shown per row
         self._styles: dict[str, str] = {}
         self._compact = False
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
@@ -119,10 +121,15 @@ class ParamTable(DataTable):
                     flag = Text("buffer", style=buffer_style)
                 else:
                     flag = flag_cell(t, self._flag_style(t))
+                # Pending surgery: the name it is saved under (struck out when it is not).
+                change = tensor_note(self.surgery, name, t.dtype) if self.surgery else ""
+                note = "; ".join(x for x in (change, notes(t, name, non_persistent)) if x)
                 # Text, not str: DataTable parses str cells as markup (names are data).
-                rows.append((key, [flag, Text(name[prefix:] or name), Text(human.shape(t.shape)),
+                rows.append((key, [flag, Text(name[prefix:] or name,
+                                              style="strike" if change.startswith("✗") else ""),
+                                   Text(human.shape(t.shape)),
                                    Text(t.dtype), Text(f"{t.numel:,}", justify="right"),
-                                   Text(notes(t, name, non_persistent))]))
+                                   Text(note)]))
         with_notes = any(cells[5].plain for _, cells in rows)
         # Short labels and shapes ("train", "[16,1,5,5]") only when the full ones don't fit.
         widths = [len(label) for label in ("trainable", "name", "shape", "dtype", "numel")]

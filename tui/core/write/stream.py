@@ -38,6 +38,18 @@ class Blob:
     data: memoryview | None = None
     parts: list[Blob] | None = None  # the bytes are these blobs one after the other
     make: Callable[[Sources], bytes] | None = None  # bytes computed when needed (nbytes long)
+    # (source dtype, written dtype): `parts[0]` holds the source bytes, converted on the way;
+    # nbytes counts the written bytes.
+    cast: tuple[str, str] | None = None
+
+    def source_range(self, start: int, length: int) -> tuple[int, int]:
+        """The source bytes behind written bytes [start, start+length) (whole elements)."""
+        if self.cast is None:
+            return start, length
+        from tui.core.write.cast import itemsize
+
+        si, di = itemsize(self.cast[0]), itemsize(self.cast[1])
+        return start // di * si, length // di * si
 
 
 class Progress:
@@ -106,6 +118,8 @@ class Sources:
     def _copy(self, blob: Blob, dst: int, progress: Progress, start: int, n: int,
               crc: int | None) -> int | None:
         """`crc`: the running CRC-32 to continue (None: none wanted)."""
+        if blob.cast is not None:
+            return self._copy_cast(blob, dst, progress, start, n, crc)
         if blob.parts is not None:
             pos = 0
             for part in blob.parts:
@@ -157,8 +171,33 @@ class Sources:
             off += len(data)
             yield data
 
+    def _copy_cast(self, blob: Blob, dst: int, progress: Progress, start: int, n: int,
+                   crc: int | None) -> int | None:
+        """Read source elements a chunk at a time, convert, write (memory: ~3 chunks)."""
+        from tui.core.write.cast import convert, itemsize
+
+        src_dt, dst_dt = blob.cast
+        unit = itemsize(src_dt) * itemsize(dst_dt)
+        step = max(CHUNK // 2 // unit * unit, unit)
+        s_start, s_len = blob.source_range(start, n)
+        pos, end = s_start, s_start + s_len
+        while pos < end:
+            take = min(step, end - pos)
+            out = convert(self.read(blob.parts[0], pos, take), src_dt, dst_dt)
+            if crc is not None:
+                crc = zlib.crc32(out, crc)
+            write_all(dst, out)
+            progress.add(len(out))
+            pos += take
+        return crc
+
     def read(self, blob: Blob, start: int, length: int) -> bytes:
-        """A small range into memory (pickles, strided tensors)."""
+        """A small range into memory (pickles, strided tensors); cast blobs come converted."""
+        if blob.cast is not None:
+            from tui.core.write.cast import convert
+
+            s_start, s_len = blob.source_range(start, length)
+            return convert(self.read(blob.parts[0], s_start, s_len), *blob.cast)
         if blob.parts is not None or blob.make is not None or is_url(blob.path):
             out = bytearray()
             if blob.parts is not None:
