@@ -131,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _headless(args: argparse.Namespace) -> int:
-    from tui.core.edit import Editor
     from tui.core.read.reader import open_model
 
     mf = open_model(args.file, key=args.key)
@@ -144,17 +143,21 @@ def _headless(args: argparse.Namespace) -> int:
         from tui.headless.stats import run
 
         return run(mf, args.stats, args.check_finite, args.json)
-    editor = Editor(mf)
-    for pattern, value in args.ops:
-        if not editor.matching(pattern):
-            raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
-        editor.apply_pattern(pattern, value)
-    _surgery(editor, args)
+    editor = None
+    if args.ops or args.save or args.rename or args.drop or args.extract or args.dtype:
+        from tui.core.edit import Editor  # only edits and saves need it (~10 ms on 10k tensors)
+
+        editor = Editor(mf)
+        for pattern, value in args.ops:
+            if not editor.matching(pattern):
+                raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
+            editor.apply_pattern(pattern, value)
+        _surgery(editor, args)
     if args.json:
         from tui.core.report import to_json, write_json
 
         doc = to_json(mf)
-        if not editor.surgery.empty:  # --rename/--drop/--extract/--dtype previewed
+        if editor is not None and not editor.surgery.empty:  # --rename/--drop/--extract/--dtype
             from tui.core.surgery import preview
 
             doc["surgery"] = preview(editor.surgery, editor.names())

@@ -9,6 +9,7 @@ anything in the file that would run code under a plain `torch.load`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -246,3 +247,15 @@ class ModelFile:
 
     def buffers(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.kind == "buffer"]
+
+
+def ancestors_union(owners: Iterable[ModuleNode]) -> list[ModuleNode]:
+    """Every node on the owners' paths to the root, each once (a pure tree walk: the
+    editor uses it without importing the read layer)."""
+    out: dict[int, ModuleNode] = {}
+    for node in owners:
+        n: ModuleNode | None = node
+        while n is not None and id(n) not in out:
+            out[id(n)] = n
+            n = n.parent
+    return list(out.values())

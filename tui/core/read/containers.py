@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
 from tui.core.read.bytesource import RangeFile, RangeView
+from tui.core.read.fastguard import fast_check
 from tui.core.read.guard import GuardError, brief, check_pickle
 from tui.core.read.records import ReadResult
 from tui.core.read.source import fileobj, is_url, size_of
@@ -236,7 +237,7 @@ def _read_one_pickle(path: str, f: io.BufferedReader, start: int) -> bytes:
             view = RangeView(f.src)
             return view[start:check_pickle(view, start)]  # type: ignore[arg-type, misc]
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            end = check_pickle(mm, start)
+            end = fast_check(mm, start) or check_pickle(mm, start)  # type: ignore[arg-type]
             return mm[start:end]
     except GuardError as e:
         problem = "is truncated" if "truncated" in str(e) else f"has a broken pickle ({e})"

@@ -19,6 +19,7 @@ from tui.core.read.locate import Blob
 from tui.core.read.source import fileobj
 from tui.core.write.atomic import write_all
 from tui.core.write.stream import Progress, Sources
+from tui.core.write.stream import stats as stream_stats
 
 ALIGN = 64
 _U32 = 0xFFFFFFFF
@@ -76,6 +77,7 @@ class ZipWriter:
         return start
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        stream_stats["crc_bytes"] += len(data)
         self._begin(name, zlib.crc32(data), len(data))
         write_all(self.fd, data)
         self.pos += len(data)
