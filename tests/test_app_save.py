@@ -181,7 +181,8 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
         describe = dialog.query_one("#describe", Static)
         assert str(describe.render()).split()[:2] == describe_format("full").split()[:2]
         assert dialog.query_one("#plan", Checkbox).disabled
-        assert marks(dialog) == {"full": "●", "state_dict": "○", "safetensors": "○", "plan": " "}
+        cast = {"stored": "●", "float16": "○", "bfloat16": "○", "float32": "○"}  # as stored
+        assert marks(dialog) == {"full": "●", "state_dict": "○", "safetensors": "○", "plan": " "} | cast
         await pilot.press("tab")
         assert isinstance(dialog.focused, RadioSet)
         await pilot.press("right", "right", "enter")  # safetensors
@@ -191,7 +192,7 @@ async def test_format_choice_updates_text_path_and_plan_checkbox(article, tmp_pa
         plan = dialog.query_one("#plan", Checkbox)
         assert not plan.disabled
         plan.value = True
-        assert marks(dialog) == {"full": "○", "state_dict": "○", "safetensors": "●", "plan": "X"}
+        assert marks(dialog) == {"full": "○", "state_dict": "○", "safetensors": "●", "plan": "X"} | cast
         dialog.query_one("#path", Input).focus()
         await pilot.press("enter")
         await app.workers.wait_for_complete()

@@ -82,7 +82,8 @@ class ModelTreeApp(App[None]):
             elif choice == "save":  # awaited: the dialog takes the keys typed after "s"
                 await self.main.action_save(then_quit=True)
 
-        await self.push_screen(QuitScreen([name for name, _, _ in editor.changed()]), chosen)
+        await self.push_screen(QuitScreen([name for name, _, _ in editor.changed()],
+                                          editor.surgery_unsaved), chosen)
 
 
 def run_app(path: str, key: str | None = None) -> int:

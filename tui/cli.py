@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
-from typing import TextIO
 
 from tui import __version__
 from tui.core.errors import ModelFileError
 from tui.core.formats import FORMAT_IDS
 from tui.core.human import plural
+from tui.core.surgery import CAST_DTYPES
 
 
 class _Ordered(argparse.Action):
@@ -47,10 +46,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
     p.add_argument("--keep-code", action="store_true",
                    help="with --save: write a full model even if the file would run code when loaded")
+    # Checkpoint surgery (issue 14): applied in the Editor, honoured by every writer.
+    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                   help="rename by prefix (repeatable): module.= strips, =model. adds")
+    p.add_argument("--drop", action="append", default=[], metavar="GLOB",
+                   help="leave out matching tensors (a module name: its subtree; repeatable)")
+    p.add_argument("--extract", metavar="PREFIX", help="save only this module, prefix removed")
+    p.add_argument("--dtype", choices=CAST_DTYPES, help="cast floating tensors when saving")
+    # Comparison (issue 14): modeltree A B [--diff [--json] [--values]].
+    p.add_argument("other", nargs="?", help="a second file: compare the two (the app, or --diff)")
+    p.add_argument("--diff", action="store_true", help="with two files: print the differences; "
+                   "exit 0 same structure, 1 different, 2 trouble")
+    p.add_argument("--values", action="store_true", help="with --diff: compare tensor values too")
     p.add_argument("--cpu", action="store_true",
                    help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the cache of byte ranges fetched from URLs, then exit")
+    p.add_argument("--stats", nargs="*", metavar="GLOB", default=None,
+                   help="statistics of the tensors' values (all, or those matching a GLOB); with --json: per tensor")
+    p.add_argument("--check-finite", action="store_true",
+                   help="list tensors holding NaN or Inf: exit 4 if there is one, 0 otherwise")
     p.set_defaults(ops=[])
     return p
 
@@ -61,18 +76,43 @@ def main(argv: list[str] | None = None) -> int:
         from tui.headless import remote
 
         return remote.clear_cache() if args.clear_cache else parser().error("a file is required")
+    if args.other is not None:
+        from tui.headless.diff import main as diff_main
+
+        if args.print_ or args.save or args.scan or args.ops or args.rename or args.drop \
+                or args.extract or args.dtype:
+            parser().error("with two files only --diff, --json, --values and --key apply")
+        if args.diff or args.json:
+            return diff_main(args)
+        from tui.core.read.probe import probe
+        from tui.diff_app import run_diff_app
+
+        try:  # as for one file: a path that can't be a model fails here, in one line
+            probe(args.file)
+            probe(args.other)
+        except ModelFileError as e:
+            print(f"modeltree: {e}", file=sys.stderr)
+            return 2
+
+        return run_diff_app(args.file, args.other, key=args.key)
+    if args.diff or args.values:
+        parser().error("--diff/--values need two files: modeltree A B --diff")
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
-    if (args.ops or args.format or args.freeze_plan or args.force or args.keep_code or args.cpu) \
-            and not args.save and not args.json and not args.print_:
+    surgery = args.rename or args.drop or args.extract or args.dtype
+    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu
+            or args.keep_code) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
+    values = args.stats is not None or args.check_finite
+    if values and (args.save or args.ops or args.print_ or args.scan):
+        parser().error("--stats/--check-finite go alone (or with --json)")
     if args.save:
         from tui.core.write.targets import target_format
 
         args.format, problem = target_format(args.save, args.format)
         if problem:
             parser().error(problem)
-    headless = args.print_ or args.json or args.save or args.scan
+    headless = args.print_ or args.json or args.save or args.scan or values
     if not headless and not sys.stdout.isatty():
         args.print_ = headless = True  # piped or redirected: print what --print prints
     if not headless:
@@ -113,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _headless(args: argparse.Namespace) -> int:
-    from tui.core.edit import Editor
     from tui.core.read.reader import open_model
 
     mf = open_model(args.file, key=args.key)
@@ -122,15 +161,29 @@ def _headless(args: argparse.Namespace) -> int:
     gc.freeze()
     if args.scan:
         return _scan(mf)
-    editor = Editor(mf)
-    for pattern, value in args.ops:
-        if not editor.matching(pattern):
-            raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
-        editor.apply_pattern(pattern, value)
-    if args.json:
-        from tui.core.report import to_json
+    if args.stats is not None or args.check_finite:
+        from tui.headless.stats import run
 
-        write_json(to_json(mf), sys.stdout)
+        return run(mf, args.stats, args.check_finite, args.json)
+    editor = None
+    if args.ops or args.save or args.rename or args.drop or args.extract or args.dtype:
+        from tui.core.edit import Editor  # only edits and saves need it (~10 ms on 10k tensors)
+
+        editor = Editor(mf)
+        for pattern, value in args.ops:
+            if not editor.matching(pattern):
+                raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
+            editor.apply_pattern(pattern, value)
+        _surgery(editor, args)
+    if args.json:
+        from tui.core.report import to_json, write_json
+
+        doc = to_json(mf)
+        if editor is not None and not editor.surgery.empty:  # --rename/--drop/--extract/--dtype
+            from tui.core.surgery import preview
+
+            doc["surgery"] = preview(editor.surgery, editor.names())
+        write_json(doc, sys.stdout)
     if args.print_:
         from tui.printing import make_console, print_model
 
@@ -140,25 +193,26 @@ def _headless(args: argparse.Namespace) -> int:
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
                       force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu,
-                      keep_code=args.keep_code)
+                      surgery=editor.surgery, keep_code=args.keep_code)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
-def write_json(doc: dict, out: TextIO) -> None:
-    """One top-level key per line, lists one item per line. Each line goes through the
-    C encoder; json.dump(indent=...) would use the pure-Python one (5x slower on 10k tensors)."""
-    out.write("{\n")
-    last = len(doc) - 1
-    for i, (k, v) in enumerate(doc.items()):
-        end = ",\n" if i < last else "\n"
-        if isinstance(v, list) and v:
-            out.write(f" {json.dumps(k)}: [\n  ")
-            out.write(",\n  ".join(map(json.dumps, v)))
-            out.write(f"\n ]{end}")
-        else:
-            out.write(f" {json.dumps(k)}: {json.dumps(v)}{end}")
-    out.write("}\n")
+def _surgery(editor, args: argparse.Namespace) -> None:
+    """--drop, --extract, --rename, --dtype into the Editor (one line on a bad one)."""
+    from tui.core.surgery import SurgeryError, parse_rename
+
+    try:
+        for pattern in args.drop:
+            editor.drop(pattern)
+        if args.extract:
+            editor.extract(args.extract)
+        for spec in args.rename:
+            editor.rename(*parse_rename(spec))
+        if args.dtype:
+            editor.cast(args.dtype)
+    except SurgeryError as e:
+        raise ModelFileError(args.file, str(e)) from None
 
 
 def _scan(mf) -> int:

@@ -25,7 +25,7 @@ NAVIGATION = (
 
 REMAP = ("Set MODELTREE_KEYS to change keys, e.g. MODELTREE_KEYS='save=ctrl+s;toggle=x,enter'. "
          "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, undo, redo, save, filter, "
-         "expand, collapse, values, help, quit.")
+         "expand, collapse, values, rename, drop, extract, help, quit.")
 
 
 def key_rows(keys_for: Callable[[str], str]) -> list[tuple[str, str]]:

@@ -20,15 +20,19 @@ from textual.events import DescendantFocus, Resize
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Tree
+from textual.widgets import DataTable, Footer, Input, Tree
 
 from tui.commands import ModelCommands
 from tui.core import human
 from tui.core.edit import Edit, Editor
 from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
+from tui.core.values.source import ValueCache
 from tui.screens.error import ErrorScreen
+from tui.screens.health_check import run_health_check
 from tui.screens.save_dialog import SaveDialog
+from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
+from tui.screens.tensor_view import open_tensor_view, tensor_actions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
 
 
-class MainScreen(Screen[None]):
+class MainScreen(SurgeryActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {ModelCommands}
@@ -64,6 +68,9 @@ class MainScreen(Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        Binding("i", "inspect", "Inspect", id="inspect", show=False),  # (enter too; 80 columns)
+        Binding("H", "health", "Health", id="health", show=False),
+        *SURGERY_BINDINGS,  # r rename, d drop/restore, x extract (screens/surgery_actions.py)
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -89,6 +96,7 @@ class MainScreen(Screen[None]):
         self.editor: Editor | None = None
         self.load_error: str | None = None
         self._pane = "tree"  # which pane space acts on (survives the command palette)
+        self.value_cache: ValueCache | None = None  # statistics per tensor (tensor_view.py)
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -247,12 +255,16 @@ class MainScreen(Screen[None]):
             return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
+        if action in SURGERY_ACTIONS:
+            return self.surgery_check(action)
         if action == "undo":
             return True if self.can_undo else None
         if action == "redo":
             return True if self.can_redo else None
         if action == "save":
             return True if loaded else None
+        if action in ("inspect", "health"):
+            return tensor_actions(self, action, loaded)
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
         return True
@@ -265,6 +277,8 @@ class MainScreen(Screen[None]):
         assert self.editor is not None
         self.mtree.refresh_modules(self.editor.affected(edit))
         self.table.refresh_flags([t for t, _, _ in edit.changes])
+        if edit.surgery is not None:
+            self.surgery_edited()
         self.query_one(NodeInfo).show(self.mtree.module)
         self.dirty = self.editor.dirty
         self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
@@ -342,12 +356,23 @@ class MainScreen(Screen[None]):
     def watch_filtering(self, filtering: bool) -> None:
         self.set_class(filtering, "-filtering")
 
+    # -- values (tui/screens/tensor_view.py, health_check.py) -------------------
+    @on(DataTable.RowSelected, "#table")
+    def _row_chosen(self) -> None:
+        self.action_inspect()
+
+    def action_inspect(self) -> None:
+        open_tensor_view(self)
+
+    def action_health(self) -> None:
+        run_health_check(self)
+
     # -- saving --------------------------------------------------------------
     async def action_save(self, then_quit: bool = False) -> None:
         if self.mf is None or self.mf.root is None:
             return
         # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
-        await self.app.push_screen(SaveDialog(self.mf),
+        await self.app.push_screen(SaveDialog(self.mf, self.editor.surgery if self.editor else None),
                                    lambda result: self._saved(result, then_quit))
 
     def _saved(self, result: SaveResult | None, then_quit: bool) -> None:
@@ -358,6 +383,9 @@ class MainScreen(Screen[None]):
         # A full model keeps requires_grad; so does a whole checkpoint whose model is a module.
         kept = (result.format == "full" or result.plan_path is not None
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
+        if result.surgery is not None and result.surgery.dtype != self.editor.surgery.dtype:
+            self._edited(self.editor.cast(result.surgery.dtype), "")  # the dialog's dtype: undoable
+        self.editor.mark_surgery_saved()
         if kept:
             self.editor.mark_saved()
         self.say(summary(self.editor, result), title=f"Saved {human.size(result.nbytes)}")

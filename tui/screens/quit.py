@@ -22,16 +22,20 @@ class QuitScreen(Dialog[Choice]):
         Binding("escape,n", "choose('stay')", "Stay"),
     ]
 
-    def __init__(self, changed: list[str]) -> None:
+    def __init__(self, changed: list[str], surgery: list[str] | None = None) -> None:
         super().__init__()
-        self.changed = changed
+        self.changed, self.surgery = changed, surgery or []
 
     def compose(self) -> ComposeResult:
         names = ", ".join(self.changed[:4]) + (" …" if len(self.changed) > 4 else "")
         with Vertical(classes="dialog"):
             yield Static("Quit with unsaved changes?", classes="title")
-            yield Static(f"{len(self.changed)} tensor(s) changed requires_grad: {names}",
-                         classes="message", markup=False)
+            if self.changed or not self.surgery:
+                yield Static(f"{len(self.changed)} tensor(s) changed requires_grad: {names}",
+                             classes="message", markup=False)
+            if self.surgery:  # rename/drop/extract/cast not saved yet
+                yield Static(f"not saved yet: {', '.join(self.surgery)}", classes="message",
+                             markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save…", variant="primary", id="save")
                 yield Button("Quit anyway", variant="error", id="quit")

@@ -22,10 +22,12 @@ from textual.worker import Worker, WorkerState
 from tui.core import formats
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
+from tui.core.surgery import Surgery
 from tui.core.write.save import carries_code, code_kept
 from tui.core.write.targets import format_for_path, with_extension
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog import Dialog
+from tui.widgets.dtype_choice import DtypeChoice
 from tui.widgets.toggles import Radio, Tick
 
 
@@ -58,11 +60,12 @@ class SaveDialog(Dialog[Any]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SaveDialog.Progress)
 
-    def __init__(self, mf: ModelFile) -> None:
+    def __init__(self, mf: ModelFile, surgery: Surgery | None = None) -> None:
         super().__init__()
         from tui.core.write import save as saving
 
         self.mf = mf
+        self.surgery = surgery or Surgery()  # the Editor's rename/drop/extract/cast
         self.fmt = self.natural = saving.default_format(mf)
         self.auto_path = saving.suggested_path(mf, self.fmt)
 
@@ -79,7 +82,8 @@ class SaveDialog(Dialog[Any]):
                 for f in formats.SAVE_FORMATS:
                     yield Radio(f.label, value=f.id == self.fmt, id=f.id,
                                 disabled=f.keeps_architecture and not full_ok)
-            yield Static(describe_format(self.fmt), id="describe", markup=False)
+            yield DtypeChoice(self.surgery.dtype, id="cast")
+            yield Static(self._with_surgery(describe_format(self.fmt)), id="describe", markup=False)
             yield Tick("also write the freeze plan (requires_grad, as JSON beside it)",
                        id="plan", disabled=self.fmt == "full", compact=True)
             if self.mf.format == "checkpoint":
@@ -105,7 +109,7 @@ class SaveDialog(Dialog[Any]):
         path.cursor_position = len(path.value)
 
     # -- choices ---------------------------------------------------------------
-    @on(RadioSet.Changed)
+    @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
         from tui.core.write.save import suggested_path
 
@@ -140,7 +144,12 @@ class SaveDialog(Dialog[Any]):
         text = describe_format(self.fmt)
         if whole:
             text = describe_format("checkpoint") + " " + text
-        self.query_one("#describe", Static).update(text)
+        self.query_one("#describe", Static).update(self._with_surgery(text))
+
+    def _with_surgery(self, text: str) -> str:
+        """The Editor's renames, drops and extract come first: they change what is written."""
+        s = self.surgery.with_dtype(None)
+        return f"With {', '.join(s.describe())}. {text}" if not s.empty else text
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#save")
@@ -183,8 +192,9 @@ class SaveDialog(Dialog[Any]):
               keep: bool = False) -> Any:
         from tui.core.write.save import save
 
+        surgery = self.surgery.with_dtype(self.query_one(DtypeChoice).value)
         return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
-                    whole_checkpoint=whole, keep_code=keep,
+                    whole_checkpoint=whole, keep_code=keep, surgery=surgery,
                     progress=lambda done, total: self.post_message(self.Progress(done, total)))
 
     def on_save_dialog_progress(self, message: Progress) -> None:
@@ -216,7 +226,7 @@ class SaveDialog(Dialog[Any]):
 
     def watch_saving(self, saving: bool) -> None:
         self.set_class(saving, "-saving")
-        for selector in ("#path", "#format", "#save", "#plan"):
+        for selector in ("#path", "#format", "#save", "#plan", "#cast"):
             if selector != "#plan" or self.fmt != "full":  # (no plan beside a full model)
                 self.query_one(selector).disabled = saving
         if self.query("#keep"):

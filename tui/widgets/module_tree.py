@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.core.surgery import Surgery, module_note
 from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
@@ -29,14 +30,21 @@ class More:
     start: int
 
 
-def module_label(node: ModuleNode) -> Text:
-    """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
+FLAG_MARK = " ⚠ NaN/Inf"
+
+
+def module_label(node: ModuleNode, surgery: Surgery | None = None) -> Text:
+    """Glyph, name, short class, parameter count, and how a pending rename/drop/extract
+    changes it when saved. The glyph is coloured at render time."""
     text = Text(human.glyph(node.status) + " ")
     text.append(node.key or "(root)", style="bold")
     if node.type is not None:  # state_dicts don't name classes
         text.append(f" {node.short_type}", style="italic dim")
     if node.counts.tensors or node.counts.numel:
         text.append(f" {human.count(node.counts.numel)}")
+    note = module_note(surgery, node.name) if surgery is not None else ""
+    if note:
+        text.append(f" {note}", style="bold reverse" if note.startswith("✗") else "bold")
     return text
 
 
@@ -63,7 +71,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ]
     COMPONENT_CLASSES = {
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
-        "module-tree--unknown", "module-tree--empty",
+        "module-tree--unknown", "module-tree--empty", "module-tree--flagged",
     }
     DEFAULT_CSS = pane_css("ModuleTree") + """
     ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
@@ -71,6 +79,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
     ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
     ModuleTree > .module-tree--empty { color: $text-muted; }
+    ModuleTree > .module-tree--flagged { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -79,6 +88,8 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.match_count = 0
+        self.flagged: set[str] = set()  # modules holding NaN/Inf (health check)
+        self.surgery: Surgery | None = None  # pending rename/drop/extract, shown in labels
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Space freezes (the screen's binding); enter, click and the arrows open modules.
@@ -90,7 +101,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded = {"": self.root}
         self.shown = shown
         self.root.data = root
-        self.root.set_label(module_label(root))
+        self.root.set_label(module_label(root, self.surgery))
         self.root.allow_expand = bool(self._kids(root))
         self._populate(self.root)
         self.root.expand()
@@ -122,7 +133,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             return
         kids = self._kids(node)
         for child in kids[start:start + CHUNK]:
-            self.loaded[child.name] = tnode.add(module_label(child), child,
+            self.loaded[child.name] = tnode.add(module_label(child, self.surgery), child,
                                                 allow_expand=bool(self._kids(child)))
         if len(kids) > start + CHUNK:
             more = More(node, start + CHUNK)
@@ -163,18 +174,26 @@ class ModuleTree(Tree[ModuleNode | More]):
             at = 2 if node.allow_expand else 0  # after the ▶/▼ icon
             text.stylize(self.get_component_rich_style(f"module-tree--{data.status}",
                                                        partial=True), at, at + 1)
+            if data.name in self.flagged:  # the health check found NaN/Inf in here
+                text.append(FLAG_MARK, style=self.get_component_rich_style("module-tree--flagged"))
         return text
 
     def get_label_width(self, node: TreeNode) -> int:
         # The default renders every label; this is called for every shown line on each change.
-        return node._label.cell_len + (2 if node.allow_expand else 0)
+        flagged = isinstance(node.data, ModuleNode) and node.data.name in self.flagged
+        return node._label.cell_len + (2 if node.allow_expand else 0) + (len(FLAG_MARK) if flagged else 0)
+
+    def flag(self, names: set[str]) -> None:
+        """Mark these modules (qualified names) as holding NaN/Inf."""
+        self.flagged = set(names)
+        self._invalidate()
 
     def refresh_modules(self, nodes: list[ModuleNode]) -> None:
         """New labels for the given modules, where they are in the tree."""
         for node in nodes:
             tnode = self.loaded.get(node.name)
             if tnode is not None:
-                tnode.set_label(module_label(node))
+                tnode.set_label(module_label(node, self.surgery))
 
     # -- queries and moves ----------------------------------------------------
     @property
@@ -198,7 +217,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             parent.expand()
             self._populate(parent)
             if m.name not in self.loaded:  # beyond the added chunks: add it alone
-                self.loaded[m.name] = parent.add(module_label(m), m,
+                self.loaded[m.name] = parent.add(module_label(m, self.surgery), m,
                                                  allow_expand=bool(self._kids(m)))
         target = self.loaded[node.name]
         for anc in _tree_ancestors(target):

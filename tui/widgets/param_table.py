@@ -10,6 +10,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from tui.core import human
 from tui.core.model import ModuleNode, TensorInfo
+from tui.core.surgery import Surgery, tensor_note
 from tui.widgets.pane import pane_css
 
 MAX_ROWS = 300  # a root of a huge model lists its first rows; children list the rest
@@ -32,8 +33,10 @@ def flag_cell(t: TensorInfo, style: str) -> Text:
     return Text(f"{human.glyph(status)} {word}", style=style)
 
 
-def notes(t: TensorInfo, name: str, non_persistent: bool) -> str:
-    out = [f"same tensor as {', '.join(n for n in t.names if n != name)}"] if len(t.names) > 1 else []
+def notes(t: TensorInfo, name: str, non_persistent: bool, flagged: bool = False) -> str:
+    out = ["⚠ NaN/Inf"] if flagged else []  # found by the health check
+    if len(t.names) > 1:
+        out.append(f"same tensor as {', '.join(n for n in t.names if n != name)}")
     if non_persistent:
         out.append("non-persistent: not in a state_dict")
     if t.quantized:
@@ -63,9 +66,11 @@ class ParamTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.tensors: dict[str, TensorInfo] = {}
         self.node: ModuleNode | None = None
+        self.surgery: Surgery | None = None  # pending rename/drop/cast, shown per row
         self._styles: dict[str, str] = {}
         self._compact = False
         self._full_width = 0  # cells the last module's columns need, full labels and shapes
+        self.flagged: set[int] = set()  # uids of tensors holding NaN/Inf (health check)
 
     def _columns(self, notes: bool) -> None:
         # Re-added on every show: DataTable keeps a column as wide as its widest row ever.
@@ -119,10 +124,16 @@ class ParamTable(DataTable):
                     flag = Text("buffer", style=buffer_style)
                 else:
                     flag = flag_cell(t, self._flag_style(t))
+                # Pending surgery: the name it is saved under (struck out when it is not).
+                change = tensor_note(self.surgery, name, t.dtype) if self.surgery else ""
+                note = "; ".join(x for x in (change, notes(t, name, non_persistent,
+                                                          t.uid in self.flagged)) if x)
                 # Text, not str: DataTable parses str cells as markup (names are data).
-                rows.append((key, [flag, Text(name[prefix:] or name), Text(human.shape(t.shape)),
+                rows.append((key, [flag, Text(name[prefix:] or name,
+                                              style="strike" if change.startswith("✗") else ""),
+                                   Text(human.shape(t.shape)),
                                    Text(t.dtype), Text(f"{t.numel:,}", justify="right"),
-                                   Text(notes(t, name, non_persistent))]))
+                                   Text(note)]))
         with_notes = any(cells[5].plain for _, cells in rows)
         # Short labels and shapes ("train", "[16,1,5,5]") only when the full ones don't fit.
         widths = [len(label) for label in ("trainable", "name", "shape", "dtype", "numel")]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
 from tui.core.read.bytesource import RangeFile, RangeView
+from tui.core.read.fastguard import fast_check
 from tui.core.read.guard import GuardError, brief, check_pickle
 from tui.core.read.legacy_tar import is_tar, open_tar
 from tui.core.read.loading import broken, load, short
@@ -63,20 +64,43 @@ class TorchSource:
         return self._offsets
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a zip archive, with where its data starts."""
+
+    name: str
+    header: int  # offset of the local header
+    data: int  # offset of the first data byte
+    size: int
+    crc: int
+    flags: int
+    stored: bool
+
+
+def listing(path: str) -> tuple[dict[str, Entry], int]:
+    """Every entry of a zip (with its data offset), and where the central directory starts."""
+    try:
+        with fileobj(path) as f, zipfile.ZipFile(f) as z:
+            out: dict[str, Entry] = {}
+            for info in z.infolist():
+                f.seek(info.header_offset)
+                head = f.read(30)
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    raise ModelFileError(path, f"broken zip entry {info.filename}")
+                name_len, extra_len = struct.unpack("<HH", head[26:30])
+                if info.filename in out:
+                    continue  # a duplicate name: torch reads the first (the scan reports it)
+                out[info.filename] = Entry(
+                    info.filename, info.header_offset, info.header_offset + 30 + name_len + extra_len,
+                    info.file_size, info.CRC, info.flag_bits, info.compress_type == zipfile.ZIP_STORED)
+            return out, z.start_dir
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ModelFileError(path, f"broken zip archive ({e})") from None
+
+
 def _zip_data_offsets(path: str, prefix: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    with fileobj(path) as f, zipfile.ZipFile(f) as z:
-        for info in z.infolist():
-            if not info.filename.startswith(prefix + "data/"):
-                continue
-            f.seek(info.header_offset)
-            head = f.read(30)
-            if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                raise ModelFileError(path, f"broken zip entry {info.filename}")
-            name_len, extra_len = struct.unpack("<HH", head[26:30])
-            key = info.filename[len(prefix) + 5:]
-            out.setdefault(key, info.header_offset + 30 + name_len + extra_len)  # torch: the first
-    return out
+    head = prefix + "data/"
+    return {name[len(head):]: e.data for name, e in listing(path)[0].items() if name.startswith(head)}
 
 
 def _legacy_offsets(path: str, after_pickle: int, read: ReadResult) -> dict[str, int]:
@@ -248,7 +272,7 @@ def _read_one_pickle(path: str, f: io.BufferedReader, start: int, bare: bool = F
             view = RangeView(f.src)
             return view[start:check_pickle(view, start)]  # type: ignore[arg-type, misc]
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            end = check_pickle(mm, start)
+            end = fast_check(mm, start) or check_pickle(mm, start)  # type: ignore[arg-type]
             return mm[start:end]
     except GuardError as e:
         problem = "is truncated" if "truncated" in str(e) else f"has a broken pickle ({e})"

@@ -366,7 +366,7 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
         for k, v in src.read.root.items():
             if weight_map.get(k, s) == s:
                 merged[k] = v
-    b = TreeBuilder(shown)
+    b = TreeBuilder(shown, {id(r): src.path for src in sources for r in src.read.storages.values()})
     root = b.from_flat(merged.items(), requires_grad_known=False)
     rollup(root)
     mf = ModelFile(path=shown, format="state_dict", container="sharded-torch", root=root,

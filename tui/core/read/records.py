@@ -135,6 +135,7 @@ class TensorRec:
     requires_grad: bool
     dtype: str
     quantized: str | None = None
+    qparams: tuple = ()  # (scale, zero_point) or (scales, zero_points, axis) as pickled
     note: str = ""
     subclass: str | None = None
     index: int = 0  # creation order, stable between readers of the same bytes
@@ -191,7 +192,12 @@ for _cls in (StorageRec, TensorRec, ParamRec, DType, StorageType, Marker):
     _cls.__setstate__ = _no_build  # type: ignore[attr-defined]
 
 
+_INT = {int}
+
+
 def int_tuple(x: Any) -> tuple[int, ...]:
+    if type(x) is tuple and (not x or set(map(type, x)) == _INT):
+        return x  # the common case, checked at C speed
     if is_standin(x) and x._mt_args:  # torch.Size((…)) stand-in never happens, but be lenient
         x = x._mt_args[0]
     t = tuple(int(v) for v in x)

@@ -17,6 +17,7 @@ import pickle
 from typing import Any
 
 from tui.core.model import DTYPE_SIZES
+from tui.core.read.fastguard import fast_check
 from tui.core.read.guard import brief, check_hashable, check_pickle, check_size
 from tui.core.read.kinds import (
     LAYOUTS,
@@ -97,7 +98,8 @@ class _Restricted:
             raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
         typename = pid[0].decode("latin-1") if isinstance(pid[0], bytes) else pid[0]
         if typename == "module":  # legacy: ('module', class, source file, source)
-            return pid[1] if len(pid) > 1 else None
+            # Only a class: anything else of the file's (a tuple) could reach a dict key.
+            return pid[1] if len(pid) > 1 and isinstance(pid[1], type) else None
         if (typename != "storage" or len(pid) < 5 or not isinstance(pid[2], (str, int))
                 or not isinstance(pid[3], str)):
             raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
@@ -137,7 +139,8 @@ class _Restricted:
         def qtensor(storage, offset, size, stride, qparams, requires_grad, hooks):
             scheme = qparams[0] if isinstance(qparams, tuple) and qparams else None
             return self._tensor(storage, offset, size, stride, requires_grad,
-                                quantized=getattr(scheme, "name", str(scheme)))
+                                quantized=getattr(scheme, "name", str(scheme)),
+                                qparams=tuple(qparams[1:4]) if isinstance(qparams, tuple) else ())
 
         def param(data, requires_grad, hooks=None, state=None):
             if isinstance(data, ParamRec):
@@ -248,6 +251,13 @@ class _Restricted:
                 return fn(keyed(args[0], pairs)) if args else fn()
             return call
 
+        def str_(*args):
+            converting(self, str, args)
+            # str() of a container is a repr walk: of shared tuples, exponential. Bound it.
+            if args and not isinstance(args[0], (str, bytes, int, float, complex, type(None))):
+                return brief(args[0])
+            return str(*args)
+
         def tuple_(*args):
             t = HashById(safe(tuple)(*args))
             check_hashable([t])  # it may be printed: keep it small as a tree
@@ -276,7 +286,7 @@ class _Restricted:
             ("builtins", "list"): safe(list), ("builtins", "tuple"): tuple_,
             ("builtins", "dict"): hashed(dict, True), ("builtins", "range"): safe(range),
             ("builtins", "float"): safe(float), ("builtins", "int"): safe(int),
-            ("builtins", "str"): safe(str), ("builtins", "bool"): safe(bool),
+            ("builtins", "str"): str_, ("builtins", "bool"): safe(bool),
             ("_codecs", "encode"): codecs_encode,
             ("copyreg", "_reconstructor"): reconstructor,
         }
@@ -323,12 +333,16 @@ class TracingUnpickler(_Restricted, pickle._Unpickler):  # type: ignore[name-def
 
 def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
-    check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
+    # Refuse hash bombs and absurd length claims before the C code runs: the fast scan
+    # proves torch's own pickles safe at C speed, the full guard walks the rest.
+    proven = fast_check(data) is not None or check_pickle(data) >= 0
     u = TracingUnpickler(data) if tracing else Unpickler(data)
     try:
         read = u.result(u.load())
     except Exception as e:
         e.partial = u.result(None)  # what was read before the error: the scan reports it
+        if proven:  # word the error as the full guard does (the scan proved safety only)
+            check_pickle(data)
         raise
     read.end = u._file.tell()  # where STOP was: anything after it torch never reads
     return read

@@ -27,14 +27,15 @@ import zlib
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
-from tui.core.read.containers import TorchSource
+from tui.core.read.containers import TorchSource, listing
+from tui.core.read.locate import Blob
 from tui.core.read.records import module_state
 from tui.core.read.source import fileobj, size_of
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
 from tui.core.write.relocate import to_cpu
-from tui.core.write.stream import Blob, Progress, Sources
-from tui.core.write.zipwrite import archive_name, central_offsets, listing, torch_zip
+from tui.core.write.stream import Progress, Sources
+from tui.core.write.zipwrite import archive_name, central_offsets, torch_zip
 
 NEWTRUE, NEWFALSE = 0x88, 0x89
 
@@ -186,8 +187,13 @@ def part_size(mf: ModelFile, sub: bytes, keys: list[str]) -> int:
 
 
 def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sources: Sources,
-               progress: Progress) -> int:
+               progress: Progress, casts: dict[str, tuple[str, str]] | None = None) -> int:
+    """`casts`: storage key → (stored, written) dtype, converted on the way (zip only)."""
     src: TorchSource = mf.source.torch
+    casts = casts or {}
+    if casts and src.container != "zip":
+        raise ModelFileError(src.path, "a cast of a legacy-format (torch < 1.6) full model is not "
+                             "supported: save it as state_dict")
     if src.container == "zip":
         entries, _ = listing(src.path)
         meta: dict[str, bytes] = {}
@@ -202,7 +208,13 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
             e = entries.get(f"{src.prefix}data/{k}")
             if e is None:
                 raise ModelFileError(src.path, f"storage data/{k} is missing from the archive")
-            blobs.append((k, Blob(e.size, src.path, e.data, crc=e.crc)))
+            if k in casts:
+                a, b = casts[k]
+                size = e.size // int(DTYPE_SIZES[a]) * int(DTYPE_SIZES[b])
+                source = Blob(e.size, src.path, e.data, crc=e.crc)
+                blobs.append((k, Blob(size, src.path, parts=[source], cast=(a, b))))
+            else:
+                blobs.append((k, Blob(e.size, src.path, e.data, crc=e.crc)))
         return torch_zip(af.fd, sources, progress, archive_name(af.target), sub, blobs, meta)
     if src.container != "legacy":
         raise ModelFileError(src.path, "this file has no storages to write")

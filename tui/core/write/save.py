@@ -24,6 +24,7 @@ from tui.core.human import count, plural, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
 from tui.core.read.source import is_url
+from tui.core.surgery import Surgery
 from tui.core.write import full as write_full
 from tui.core.write.atomic import AtomicFile, atomic_write, check_space, check_target
 from tui.core.write.freeze_plan import is_plan, plan_path, write_plan
@@ -39,6 +40,7 @@ class SaveResult:
     tensors: int  # tensors written (state_dict/safetensors: entries; full: unique tensors)
     notes: list[str] = field(default_factory=list)
     replaced_source: bool = False  # the open file itself was overwritten
+    surgery: Surgery | None = None  # renames, drops, extract, cast applied
 
 
 @dataclass
@@ -112,8 +114,11 @@ def code_kept(mf: ModelFile) -> list[str]:
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
          force: bool = False, whole_checkpoint: bool = False, cpu: bool = False,
          keep_code: bool = False,
-         progress: Callable[[int, int], None] | None = None) -> SaveResult:
-    """Write the model (with its current requires_grad) to `out`; see the module doc.
+         progress: Callable[[int, int], None] | None = None,
+         surgery: Surgery | None = None) -> SaveResult:
+    """Write the model (with its current requires_grad and the Editor's `surgery`: renames,
+    drops, extract, cast) to `out`; see the module doc. `keep_code`: write a full model of
+    a suspicious file all the same.
     `cpu`: every storage is recorded as saved on the CPU (plain torch.load works anywhere)."""
     out = os.fspath(out)
     if mf.source is None or mf.root is None:
@@ -139,7 +144,11 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
                                  f"{formats.label('checkpoint' if whole else fmt)} keeps that; save "
                                  "as state_dict or safetensors (no code), or keep it on purpose "
                                  "(--keep-code, or 'keep code' in the save dialog)")
-    job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
+    surgery = surgery if surgery is not None and not surgery.empty else None
+    if whole and surgery is not None:
+        raise ModelFileError(mf.path, "a whole checkpoint is written as stored: rename, drop, "
+                             "extract and cast apply to the model part saved alone")
+    job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu, surgery)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
     plan_target = plan_path(target) if freeze_plan else None
@@ -176,7 +185,7 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
             and os.path.isfile(beside) and is_plan(beside):
         notes.append(f"an older freeze plan {os.path.basename(beside)} beside it will be applied "
                      "when it is opened")
-    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same)
+    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same, surgery)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -186,11 +195,12 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
+def _job(mf: ModelFile, fmt: str, cpu: bool = False, surgery: Surgery | None = None) -> _Job:
     if fmt == "full":
-        return _full(mf, cpu)
+        return _full(mf, cpu, surgery)
     from tui.core.write import safetensors as write_safetensors
     from tui.core.write import state_dict as write_state_dict
+    from tui.core.write import surgery_out
     from tui.core.write.tensors_out import collect
 
     if mf.source.kind == "dcp":
@@ -199,10 +209,11 @@ def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
         tensors = dcp_tensors(mf)
     else:
         tensors = collect(mf)
+    tensors = surgery_out.apply(mf.path, tensors, surgery)
     if fmt == "state_dict":
         write_state_dict.check_dtypes(mf.path, tensors)
         meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None
-        meta = meta if isinstance(meta, dict) else None
+        meta = surgery_out.metadata(meta if isinstance(meta, dict) else None, surgery)
         return _Job("state_dict", write_state_dict.total_bytes(tensors), len(tensors),
                     lambda af, s, p: write_state_dict.write(af.fd, tensors, af.target, s, p, meta, cpu))
     kept, aliases = write_safetensors.plan(mf.path, tensors)
@@ -222,8 +233,15 @@ def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
     return _Job("safetensors", write_safetensors.total_bytes(kept), len(kept), write)
 
 
-def _full(mf: ModelFile, cpu: bool = False) -> _Job:
+def _full(mf: ModelFile, cpu: bool = False, surgery: Surgery | None = None) -> _Job:
     src = mf.source
+    if surgery is not None:
+        from tui.core.write import full_surgery
+
+        full_surgery.refuse_names(mf, surgery)
+        if src.kind == "torchscript":
+            raise ModelFileError(mf.path, "extract and cast of a TorchScript file are not "
+                                 "supported: save it as state_dict or safetensors")
     if src.kind == "torchscript":
         return _Job("full", mf.file_size, len(mf.tensors), lambda af, s, p: write_full.torchscript(af, mf))
     if not _part_is_module(mf):
@@ -231,6 +249,14 @@ def _full(mf: ModelFile, cpu: bool = False) -> _Job:
         raise ModelFileError(mf.path, f"{what} has no architecture to write as a full model: "
                              "save it as state_dict or safetensors")
     patches = write_full.flag_patches(mf)
+    if surgery is not None:
+        sub, keys, casts = full_surgery.model_pickle(mf, patches, surgery)
+        if cpu:
+            from tui.core.write.relocate import to_cpu
+
+            sub = to_cpu(sub)[0]
+        return _Job("full", write_full.part_size(mf, sub, keys), len(keys),
+                    lambda af, s, p: write_full.write_part(af, mf, sub, keys, s, p, casts))
     if not mf.model_key:
         return _whole_file(mf, patches, "full", cpu)
     sub, keys = write_full.model_part(mf, patches, cpu)
@@ -282,6 +308,9 @@ def summary(editor: Any, result: SaveResult) -> str:
                  f"unknown of {count(c.numel)} parameters")
     else:
         flags = f"{count(c.trainable)} of {count(c.numel)} parameters trainable"
+    surgery = getattr(editor, "surgery", None)
+    if surgery is not None and not surgery.empty:
+        edits += "; " + ", ".join(surgery.describe())
     line = (f"{edits} ({flags}); wrote {result.path}: {formats.label(result.format)}, "
             f"{plural(result.tensors, 'tensor')}, {size(result.nbytes)}")
     if result.plan_path:

@@ -11,27 +11,17 @@ from typing import Any
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
 from tui.core.read.guard import brief
+from tui.core.read.locate import Blob, Locator, Storage
 from tui.core.read.records import (
     ParamRec,
-    StorageRec,
     TensorRec,
     is_tensor,
     items_of,
     module_state,
     non_persistent,
 )
-from tui.core.write.stream import Blob
 
 PLAIN = ("torch.Tensor", "torch.nn.parameter.Parameter")  # not a subclass of its own
-
-
-@dataclass(eq=False)
-class Storage:
-    """One storage: tensors that share it stay views of one block in the output."""
-
-    blob: Blob
-    dtype: str  # element type of the storage as the source names it
-    location: str
 
 
 @dataclass(eq=False)
@@ -96,45 +86,11 @@ def state_entries(obj: Any, path: str) -> list[tuple[str, Any]]:
 
 
 class _Resolver:
-    """StorageRec → Storage (one per record), with the bytes' place in the source file."""
+    """Tensor records → OutTensors over the storages the Locator finds in the source."""
 
     def __init__(self, mf: ModelFile) -> None:
         self.mf = mf
-        self.storages: dict[int, Storage] = {}
-        self.owner: dict[int, Any] = {}  # id(StorageRec) → TorchSource
-        self.listings: dict[str, dict] = {}
-        src = mf.source
-        for ts in ([src.torch] if src.torch is not None else []) + list(src.shards):
-            for rec in ts.read.storages.values():
-                self.owner[id(rec)] = ts
-
-    def storage(self, rec: StorageRec, name: str) -> Storage:
-        got = self.storages.get(id(rec))
-        if got is not None:
-            return got
-        ts = self.owner.get(id(rec))
-        if ts is None:
-            raise ModelFileError(self.mf.path, f"tensor {name}: storage {rec.key} not found")
-        nbytes = int(rec.numel * DTYPE_SIZES.get(rec.dtype, 1))
-        if ts.container == "zip":
-            from tui.core.write.zipwrite import listing
-
-            if ts.path not in self.listings:
-                self.listings[ts.path] = listing(ts.path)[0]
-            entry = self.listings[ts.path].get(f"{ts.prefix}data/{rec.key}")
-            if entry is None:
-                raise ModelFileError(ts.path, f"storage data/{rec.key} is missing from the archive")
-            if not entry.stored:
-                raise ModelFileError(ts.path, f"storage data/{rec.key} is compressed; torch writes it stored")
-            blob = Blob(entry.size, ts.path, entry.data, crc=entry.crc)
-        else:
-            offsets = ts.storage_offsets()
-            if rec.key not in offsets:
-                raise ModelFileError(ts.path, f"storage {rec.key} is missing from the file")
-            blob = Blob(nbytes, ts.path, offsets[rec.key])
-        got = Storage(blob, rec.dtype, rec.location)
-        self.storages[id(rec)] = got
-        return got
+        self.locator = Locator(mf)
 
     def tensor(self, name: str, rec: Any) -> OutTensor:
         data = rec.data if isinstance(rec, ParamRec) else rec
@@ -151,7 +107,7 @@ class _Resolver:
         if data.quantized:
             raise ModelFileError(self.mf.path, f"tensor {name} is quantized ({data.quantized}): "
                                  "only the full format can keep it")
-        return checked(self.mf.path, OutTensor(name, self.storage(data.storage, name), data.dtype,
+        return checked(self.mf.path, OutTensor(name, self.locator.storage(data.storage, name), data.dtype,
                                                tuple(data.shape), tuple(data.stride), data.offset))
 
 

@@ -1,0 +1,126 @@
+"""Tensor values compared, streamed: bitwise equality, max |a − b|, relative L2 change.
+
+Bytes come from the source files by offset (tui.core.write.tensors_out / stream), a
+chunk of elements at a time from both sides, so memory stays at a few chunks whatever
+the tensor size. Equal dtypes are compared as raw bytes first (no decoding); the
+figures decode with numpy in float64 (bfloat16 by shifting its bits into a float32).
+
+    fill_values(diff, progress=lambda done, total: ...)
+
+(When tui/core/values — a torch-free element reader — lands, the reading here should
+move onto it.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from tui.core.diff import Diff, DiffEntry
+from tui.core.errors import ModelFileError
+from tui.core.model import ModelFile
+from tui.core.write.cast import to_float64
+from tui.core.write.stream import Sources
+from tui.core.write.tensors_out import OutTensor, collect
+
+CHUNK_ELEMS = 1 << 20
+NUMERIC = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "int64",
+           "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool"}
+
+
+def _out(mf: ModelFile) -> tuple[dict[str, OutTensor], str]:
+    try:
+        if mf.source is not None and mf.source.kind == "dcp":
+            from tui.core.write.dcp_out import dcp_tensors
+
+            return {t.name: t for t in dcp_tensors(mf)}, ""
+        return {t.name: t for t in collect(mf)}, ""
+    except ModelFileError as e:
+        return {}, e.problem
+
+
+def chunks(sources: Sources, t: OutTensor, step: int | None = None) -> Iterator[bytes]:
+    """The tensor's elements in row-major order, `step` elements at a time."""
+    step = step or CHUNK_ELEMS
+    if t.contiguous:
+        base = t.offset * t.itemsize
+        for i in range(0, t.numel, step):
+            n = min(step, t.numel - i)
+            yield sources.read(t.storage.blob, base + i * t.itemsize, n * t.itemsize)
+        return
+    from tui.core.write.safetensors import _gather
+
+    data = _gather(t, sources)  # a strided view: the range it spans (views are seldom big)
+    for i in range(0, len(data), step * t.itemsize):
+        yield data[i:i + step * t.itemsize]
+
+
+def compare_tensors(sources: Sources, a: OutTensor, b: OutTensor,
+                    tick: Callable[[int], None] | None = None) -> tuple[bool, float, float]:
+    """(bitwise equal, max |a − b|, ‖a − b‖₂ / ‖a‖₂), streamed."""
+    same_bits = a.dtype == b.dtype
+    max_abs, sq_diff, sq_a = 0.0, 0.0, 0.0
+    for ca, cb in zip(chunks(sources, a), chunks(sources, b), strict=True):
+        if same_bits and ca != cb:
+            same_bits = False
+        if same_bits:
+            va = to_float64(ca, a.dtype)
+            sq_a += float(np.dot(va, va))
+        else:
+            va, vb = to_float64(ca, a.dtype), to_float64(cb, b.dtype)
+            d = va - vb
+            if d.size:
+                max_abs = max(max_abs, float(np.max(np.abs(d))))
+            sq_diff += float(np.dot(d, d))
+            sq_a += float(np.dot(va, va))
+        if tick is not None:
+            tick(len(ca) + len(cb))
+    if sq_diff == 0.0:
+        rel = 0.0
+    elif sq_a == 0.0:
+        rel = math.inf
+    else:
+        rel = math.sqrt(sq_diff) / math.sqrt(sq_a)
+    return same_bits, max_abs, rel
+
+
+def fill_values(diff: Diff, progress: Callable[[int, int], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> None:
+    """Compare the values of every entry present on both sides with the same shape."""
+    outs_a, why_a = _out(diff.a)
+    outs_b, why_b = _out(diff.b)
+    todo: list[tuple[DiffEntry, OutTensor, OutTensor]] = []
+    for e in diff.entries:
+        if e.a is None or e.b is None:
+            continue
+        if tuple(e.a.shape) != tuple(e.b.shape):
+            e.note = "shapes differ"
+            continue
+        ta, tb = outs_a.get(e.a_name or ""), outs_b.get(e.b_name or "")
+        if ta is None or tb is None:
+            e.note = why_a or why_b or "no data to compare"
+            continue
+        if ta.dtype not in NUMERIC or tb.dtype not in NUMERIC:
+            e.note = f"values of {ta.dtype if ta.dtype not in NUMERIC else tb.dtype} not compared"
+            continue
+        todo.append((e, ta, tb))
+    total = sum(ta.nbytes + tb.nbytes for _, ta, tb in todo)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    with Sources() as sources:
+        for e, ta, tb in todo:
+            if cancelled is not None and cancelled():
+                return
+            e.bitwise_equal, e.max_abs, e.rel_l2 = compare_tensors(sources, ta, tb, tick)
+            if e.status == "same" and not e.bitwise_equal:
+                e.status = "changed"
+    diff.values_compared = True
+    diff.rollup()
