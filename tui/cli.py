@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
-from typing import TextIO
 
 from tui import __version__
 from tui.core.errors import ModelFileError
@@ -46,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.add_argument("--keep-code", action="store_true",
+                   help="with --save: write a full model even if the file would run code when loaded")
     # Checkpoint surgery (issue 14): applied in the Editor, honoured by every writer.
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                    help="rename by prefix (repeatable): module.= strips, =model. adds")
@@ -62,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
                    help="with --save: store every tensor as on the CPU (plain torch.load works without a GPU)")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the cache of byte ranges fetched from URLs, then exit")
+    p.add_argument("--stats", nargs="*", metavar="GLOB", default=None,
+                   help="statistics of the tensors' values (all, or those matching a GLOB); with --json: per tensor")
+    p.add_argument("--check-finite", action="store_true",
+                   help="list tensors holding NaN or Inf: exit 4 if there is one, 0 otherwise")
     p.set_defaults(ops=[])
     return p
 
@@ -96,10 +100,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
     surgery = args.rename or args.drop or args.extract or args.dtype
-    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
+    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu
+            or args.keep_code) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
-    headless = args.print_ or args.json or args.save or args.scan
+    values = args.stats is not None or args.check_finite
+    if values and (args.save or args.ops or args.print_ or args.scan):
+        parser().error("--stats/--check-finite go alone (or with --json)")
+    if args.save:
+        from tui.core.write.targets import target_format
+
+        args.format, problem = target_format(args.save, args.format)
+        if problem:
+            parser().error(problem)
+    headless = args.print_ or args.json or args.save or args.scan or values
+    if not headless and not sys.stdout.isatty():
+        args.print_ = headless = True  # piped or redirected: print what --print prints
     if not headless:
+        if not sys.stdin.isatty():
+            print("modeltree: the app needs a terminal (stdin is not one); use --print, --json "
+                  "or --scan, or ssh -t", file=sys.stderr)
+            return 2
         from tui.core.read.probe import probe
 
         try:  # a path that can't be a model: one line here, not a full-screen error box
@@ -117,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         return _headless(args)
     except ModelFileError as e:
         print(f"modeltree: {e}", file=sys.stderr)
+        seen = [f for f in getattr(e, "findings", ()) if f.severity == "danger"]
+        if args.scan and seen:  # suspicious before the broken part: 3 wins over 1
+            for f in seen:
+                print(f.line())
+            print(f"{args.file}: SUSPICIOUS: torch.load would import or call {len(seen)} thing(s) "
+                  "before the point where the file breaks")
+            return 3
         return 1
     except KeyboardInterrupt:
         print("modeltree: interrupted", file=sys.stderr)
@@ -126,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _headless(args: argparse.Namespace) -> int:
-    from tui.core.edit import Editor
     from tui.core.read.reader import open_model
 
     mf = open_model(args.file, key=args.key)
@@ -135,17 +161,25 @@ def _headless(args: argparse.Namespace) -> int:
     gc.freeze()
     if args.scan:
         return _scan(mf)
-    editor = Editor(mf)
-    for pattern, value in args.ops:
-        if not editor.matching(pattern):
-            raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
-        editor.apply_pattern(pattern, value)
-    _surgery(editor, args)
+    if args.stats is not None or args.check_finite:
+        from tui.headless.stats import run
+
+        return run(mf, args.stats, args.check_finite, args.json)
+    editor = None
+    if args.ops or args.save or args.rename or args.drop or args.extract or args.dtype:
+        from tui.core.edit import Editor  # only edits and saves need it (~10 ms on 10k tensors)
+
+        editor = Editor(mf)
+        for pattern, value in args.ops:
+            if not editor.matching(pattern):
+                raise ModelFileError(args.file, f"pattern {pattern!r} matches no parameter")
+            editor.apply_pattern(pattern, value)
+        _surgery(editor, args)
     if args.json:
-        from tui.core.report import to_json
+        from tui.core.report import to_json, write_json
 
         doc = to_json(mf)
-        if not editor.surgery.empty:  # --rename/--drop/--extract/--dtype previewed
+        if editor is not None and not editor.surgery.empty:  # --rename/--drop/--extract/--dtype
             from tui.core.surgery import preview
 
             doc["surgery"] = preview(editor.surgery, editor.names())
@@ -159,7 +193,7 @@ def _headless(args: argparse.Namespace) -> int:
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
                       force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu,
-                      surgery=editor.surgery)
+                      surgery=editor.surgery, keep_code=args.keep_code)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -181,22 +215,6 @@ def _surgery(editor, args: argparse.Namespace) -> None:
         raise ModelFileError(args.file, str(e)) from None
 
 
-def write_json(doc: dict, out: TextIO) -> None:
-    """One top-level key per line, lists one item per line. Each line goes through the
-    C encoder; json.dump(indent=...) would use the pure-Python one (5x slower on 10k tensors)."""
-    out.write("{\n")
-    last = len(doc) - 1
-    for i, (k, v) in enumerate(doc.items()):
-        end = ",\n" if i < last else "\n"
-        if isinstance(v, list) and v:
-            out.write(f" {json.dumps(k)}: [\n  ")
-            out.write(",\n  ".join(map(json.dumps, v)))
-            out.write(f"\n ]{end}")
-        else:
-            out.write(f" {json.dumps(k)}: {json.dumps(v)}{end}")
-    out.write("}\n")
-
-
 def _scan(mf) -> int:
     danger = [w for w in mf.warnings if w.severity == "danger"]
     for w in mf.warnings:
@@ -205,5 +223,5 @@ def _scan(mf) -> int:
         print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
               f"{plural(len(danger), 'thing')} named in the file")
         return 3
-    print(f"{mf.path}: clean: nothing in the file would run code")
+    print(f"{mf.path}: clean: torch.load would call nothing but data constructors")
     return 0

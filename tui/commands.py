@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rename": ("Rename by prefix…", "rename tensors when saving (empty new prefix: strip it)"),
     "drop": ("Drop / restore", "leave the selected module or tensor out of the saved file, or back in"),
     "extract": ("Extract this module", "save only the selected module, its prefix removed"),
+    "inspect": ("Tensor values…", "statistics, histogram and values of the tensor on the table row"),
+    "health": ("Health check", "scan every tensor for NaN/Inf; mark them and their modules"),
     "help": ("Help", "keys, marks and save formats"),
     "quit": ("Quit", "asks first when there are unsaved changes"),
 }

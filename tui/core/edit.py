@@ -12,8 +12,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
-from tui.core.read.build import ancestors_union
+from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo, ancestors_union
 from tui.core.surgery import Surgery, check
 
 

@@ -25,8 +25,10 @@ from textual.widgets import Footer, Input, Tree
 from tui.core import human
 from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
+from tui.screens.edit_actions import EditActions
 from tui.screens.filter_actions import FilterActions
 from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
+from tui.screens.tensor_view import open_tensor_view, tensor_actions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -38,7 +40,8 @@ from tui.widgets.warning_banner import WarningBanner
 if TYPE_CHECKING:
     from textual.command import Provider
 
-    from tui.core.edit import Edit, Editor
+    from tui.core.edit import Editor
+    from tui.core.values.source import ValueCache
     from tui.core.write.save import SaveResult
 
 # First frame first: the editor, the dialogs, the palette's provider and the reader are
@@ -55,7 +58,7 @@ MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "col
                  "sort", "largest"}
 
 
-class MainScreen(FilterActions, SurgeryActions, Screen[None]):
+class MainScreen(EditActions, FilterActions, SurgeryActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
     COMMANDS = {_commands}
@@ -78,6 +81,8 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
         Binding("v", "values", "Values", id="values"),
         Binding("t", "sort", "Sort", id="sort", show=False),
         Binding("L", "largest", "Largest", id="largest", show=False),
+        Binding("i", "inspect", "Inspect", id="inspect", show=False),  # (enter too; 80 columns)
+        Binding("H", "health", "Health", id="health", show=False),
         *SURGERY_BINDINGS,  # r rename, d drop/restore, x extract (screens/surgery_actions.py)
     ]
 
@@ -90,9 +95,11 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
     class Loaded(Message):
         """The read is over: the model, or the one-line reason it could not be opened."""
 
-        def __init__(self, mf: ModelFile | None, error: str | None = None) -> None:
+        def __init__(self, mf: ModelFile | None, error: str | None = None,
+                     choices: list[str] | None = None) -> None:
             super().__init__()
             self.mf, self.error = mf, error
+            self.choices = choices or []  # a folder of several model files: pick one
 
     def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
@@ -102,6 +109,7 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
         self.editor: Editor | None = None
         self.load_error: str | None = None
         self._pane = "tree"  # which pane space acts on (survives the command palette)
+        self.value_cache: ValueCache | None = None  # statistics per tensor (tensor_view.py)
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -150,7 +158,7 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
         try:
             self.post_message(self.Loaded(open_model(self.path, key=self.key)))
         except ModelFileError as err:
-            self.post_message(self.Loaded(None, str(err)))
+            self.post_message(self.Loaded(None, str(err), getattr(err, "choices", None)))
         except Exception as err:  # a reader bug: still one line, never a traceback
             self.post_message(self.Loaded(None, f"{self.shown_path}: unexpected "
                                                 f"{type(err).__name__}: {err}"))
@@ -165,6 +173,9 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.choices:
+            self._pick(message.choices, message.error or "")
+            return
         self.mtree.loading = False
         if message.mf is not None:
             self.show_model(message.mf)
@@ -178,6 +189,23 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
         from tui.screens.error import ErrorScreen
 
         self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
+
+    def _pick(self, choices: list[str], why: str) -> None:
+        """A folder of several model files is not one model: ask which one to open."""
+        import os
+
+        from tui.screens.file_picker import FilePicker
+
+        def opened(path: str | None) -> None:
+            if path is None:
+                self._loaded(self.Loaded(None, why))
+                return
+            self.path = self.app.path = path
+            self.load()
+
+        folder = os.path.basename(self.path.rstrip(os.sep)) or self.path
+        self.app.push_screen(FilePicker(choices, f"{folder} holds {len(choices)} model files: "
+                                        "open which one?"), opened)
 
     def show_model(self, mf: ModelFile) -> None:
         # The model's objects live as long as the screen: keep the collector from re-scanning
@@ -257,61 +285,13 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
             return True if self.can_redo else None
         if action == "save":
             return True if loaded else None
+        if action in ("inspect", "health"):
+            return tensor_actions(self, action, loaded)
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
         return True
 
-    # -- edits ---------------------------------------------------------------
-    def _edited(self, edit: Edit | None, nothing: str) -> None:
-        if edit is None:
-            self.say(nothing, timeout=3)
-            return
-        assert self.editor is not None
-        self.mtree.refresh_modules(self.editor.affected(edit))
-        self.table.refresh_flags([t for t, _, _ in edit.changes])
-        if edit.surgery is not None:
-            self.surgery_edited()
-        self.query_one(NodeInfo).show(self.mtree.module)
-        self.dirty = self.editor.dirty
-        self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
-
-    def action_toggle(self) -> None:
-        """The module's subtree; from the command palette, the pane that last had focus says."""
-        if self._pane == "table":
-            self.action_toggle_tensor()
-        elif (node := self.mtree.module) is not None and self.editor is not None:
-            self._edited(self.editor.toggle_subtree(node),
-                         f"{node.name or '(root)'} has no parameters")
-
-    def action_toggle_tensor(self) -> None:
-        if (t := self.table.tensor) is None or self.editor is None:
-            return
-        if t.kind == "buffer":
-            self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
-            return
-        self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad")
-
-    def action_freeze(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, False), "already frozen")
-
-    def action_unfreeze(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, True), "already trainable")
-
-    def action_freeze_others(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.freeze_all_except(node), "nothing to change")
-
-    def action_undo(self) -> None:
-        if self.editor and (edit := self.editor.undo()):
-            self._edited(edit, "")
-            self.say(f"undone: {edit.label}", timeout=2)
-
-    def action_redo(self) -> None:
-        if self.editor and (edit := self.editor.redo()):
-            self._edited(edit, "")
-            self.say(f"redone: {edit.label}", timeout=2)
+    # (edits, sort and the largest view: tui/screens/edit_actions.py)
 
     # -- tree ----------------------------------------------------------------
     def action_expand(self) -> None:
@@ -323,21 +303,6 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
     def action_collapse(self) -> None:
         if self.mtree.cursor_node is not None:
             self.mtree.cursor_node.collapse_all()
-
-    def action_sort(self) -> None:
-        self.table.cycle_sort()
-
-    def action_largest(self) -> None:
-        """The model's largest tensors in the table, and back to the selected module's."""
-        if self.mf is None:
-            return
-        if self.table.largest:
-            self.table.show(self.mtree.module)
-        else:
-            from tui.core.composition import largest_tensors
-            from tui.widgets.param_rows import LARGEST
-
-            self.table.show_largest(largest_tensors(self.mf, LARGEST))
 
     def action_values(self) -> None:
         self.showing_values = not self.showing_values
@@ -357,6 +322,19 @@ class MainScreen(FilterActions, SurgeryActions, Screen[None]):
 
     def watch_filtering(self, filtering: bool) -> None:
         self.set_class(filtering, "-filtering")
+
+    # -- values (tui/screens/tensor_view.py, health_check.py) -------------------
+    @on(ParamTable.RowSelected, "#table")
+    def _row_chosen(self) -> None:
+        self.action_inspect()
+
+    def action_inspect(self) -> None:
+        open_tensor_view(self)
+
+    def action_health(self) -> None:
+        from tui.screens.health_check import run_health_check
+
+        run_health_check(self)
 
     # -- saving --------------------------------------------------------------
     async def action_save(self, then_quit: bool = False) -> None:

@@ -58,6 +58,9 @@ class More:
     start: int
 
 
+FLAG_MARK = " ⚠ NaN/Inf"
+
+
 def module_label(node: ModuleNode, surgery: Surgery | None = None) -> Text:
     """Glyph, name, short class, parameter count, and how a pending rename/drop/extract
     changes it when saved. The glyph is coloured at render time."""
@@ -96,7 +99,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ]
     COMPONENT_CLASSES = {
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
-        "module-tree--unknown", "module-tree--empty",
+        "module-tree--unknown", "module-tree--empty", "module-tree--flagged",
     }
     DEFAULT_CSS = pane_css("ModuleTree") + """
     ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
@@ -104,6 +107,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
     ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
     ModuleTree > .module-tree--empty { color: $text-muted; }
+    ModuleTree > .module-tree--flagged { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -112,6 +116,7 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
         self.matches: list[ModuleNode] = []  # the filter's matches, in tree order
+        self.flagged: set[str] = set()  # modules holding NaN/Inf (health check)
         self.surgery: Surgery | None = None  # pending rename/drop/extract, shown in labels
         self._stale: set[TreeNode] = set()  # labels to rebuild when next drawn (after edits)
         self.labels_rendered = 0  # lines drawn and labels built (tests bound the work per
@@ -205,13 +210,21 @@ class ModuleTree(Tree[ModuleNode | More]):
             at = 2 if node.allow_expand else 0  # after the ▶/▼ icon
             text.stylize(self.get_component_rich_style(f"module-tree--{data.status}",
                                                        partial=True), at, at + 1)
+            if data.name in self.flagged:  # the health check found NaN/Inf in here
+                text.append(FLAG_MARK, style=self.get_component_rich_style("module-tree--flagged"))
         return text
 
     def get_label_width(self, node: TreeNode) -> int:
         # The default renders every label; this is called for every shown line on each change.
         if node in self._stale:
             self._relabel(node)
-        return node._label.cell_len + (2 if node.allow_expand else 0)
+        flagged = isinstance(node.data, ModuleNode) and node.data.name in self.flagged
+        return node._label.cell_len + (2 if node.allow_expand else 0) + (len(FLAG_MARK) if flagged else 0)
+
+    def flag(self, names: set[str]) -> None:
+        """Mark these modules (qualified names) as holding NaN/Inf."""
+        self.flagged = set(names)
+        self._invalidate()
 
     def _relabel(self, tnode: TreeNode) -> None:
         self.labels_built += 1

@@ -41,6 +41,7 @@ class ParamTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Inspect", show=False),
     ]
     COMPONENT_CLASSES = {
         "param-table--header", "param-table--cursor", "param-table--odd",
@@ -67,6 +68,17 @@ class ParamTable(ScrollView, can_focus=True):
     class Sorted(Message):
         """The sort order changed (`t`, a header click)."""
 
+    class RowSelected(Message):
+        """Enter on a row: the screen opens that tensor's values."""
+
+        def __init__(self, table: ParamTable, tensor: TensorInfo) -> None:
+            super().__init__()
+            self.table, self.tensor = table, tensor
+
+        @property
+        def control(self) -> ParamTable:
+            return self.table
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.node: ModuleNode | None = None  # the module shown (None in the largest view)
@@ -75,6 +87,7 @@ class ParamTable(ScrollView, can_focus=True):
         self.largest = False  # the model's largest tensors instead of a module's
         self.row_note: pr.RowNote | None = None  # per-row override hook (see param_rows)
         self._surgery: Surgery | None = None
+        self.flagged: set[int] = set()  # uids of tensors holding NaN/Inf (health check)
         self._sources: dict[int, pr.Source] = {}  # id(module) → its rows, built once
         self._layout: pr.Layout | None = None
         self._layout_width = -1
@@ -214,7 +227,8 @@ class ParamTable(ScrollView, can_focus=True):
 
     def _notes(self, row: pr.Row) -> str:
         note = self.row_note(row.name, row.tensor)[0] if self.row_note is not None else ""
-        return "; ".join(x for x in (note, pr.notes(row)) if x)
+        flag = "⚠ NaN/Inf" if row.tensor.uid in self.flagged else ""  # the health check's
+        return "; ".join(x for x in (note, flag, pr.notes(row)) if x)
 
     # -- cursor and mouse --------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
@@ -245,6 +259,17 @@ class ParamTable(ScrollView, can_focus=True):
 
     def action_jump(self, where: int) -> None:
         self.cursor = where if where >= 0 else len(self.rows) - 1
+
+    def action_select(self) -> None:
+        if (t := self.current_tensor) is not None:
+            self.post_message(self.RowSelected(self, t))
+
+    @property
+    def cursor_row(self) -> int:
+        return self.cursor
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        self.cursor = row
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
@@ -283,7 +308,7 @@ class ParamTable(ScrollView, can_focus=True):
         if self._layout is None or width != self._layout_width:
             widths = pr.measure(self.source) if self.source is not None else pr.measure(
                 pr.Source("", []))
-            if self.row_note is not None:  # notes from the hook: keep a column for them
+            if self.row_note is not None or self.flagged:  # notes from outside: a column
                 widths = {**widths, "notes": 1}
             self._layout, self._layout_width = pr.layout(width, widths), width
             self._lines.clear()

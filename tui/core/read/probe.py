@@ -1,6 +1,6 @@
 """A cheap look at a path before the app starts: can it be a model file at all?
 
-Reads at most 64 bytes. `modeltree missing.pth` then fails on the command line with
+Reads at most 512 bytes. `modeltree missing.pth` then fails on the command line with
 one line, instead of opening the full-screen app on an error box.
 """
 
@@ -10,7 +10,7 @@ import os
 import stat
 
 from tui.core.errors import ModelFileError
-from tui.core.read.containers import is_zip
+from tui.core.read.containers import PICKLE_OPCODES, is_zip
 from tui.core.read.safetensors import is_safetensors
 from tui.core.read.source import is_url, kind
 
@@ -34,12 +34,13 @@ def probe(path: str) -> None:
         raise ModelFileError(path, "not a regular file")
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            head = f.read(512)
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
     if not head:
         raise ModelFileError(path, "the file is empty")
+    # torch.load reads any other file as a legacy tar or a pickle, whatever its opcode.
     if path.endswith(".index.json") or is_zip(head) or is_safetensors(head, st.st_size) \
-            or head[:1] == b"\x80" or head[:1] in b"(]}cI":
+            or head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
         return
     raise ModelFileError(path, "not a PyTorch or safetensors file")
