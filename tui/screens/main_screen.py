@@ -28,7 +28,6 @@ from tui.core.model import ModelFile, ModuleNode, ValueNode
 from tui.screens.edit_actions import EditActions
 from tui.screens.filter_actions import FilterActions
 from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
-from tui.screens.tensor_view import open_tensor_view, tensor_actions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -286,6 +285,10 @@ class MainScreen(EditActions, FilterActions, SurgeryActions, Screen[None]):
         if action == "save":
             return True if loaded else None
         if action in ("inspect", "health"):
+            if not loaded:  # (the tensor view brings numpy: imported once a model is shown)
+                return None
+            from tui.screens.tensor_view import tensor_actions
+
             return tensor_actions(self, action, loaded)
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
@@ -329,6 +332,8 @@ class MainScreen(EditActions, FilterActions, SurgeryActions, Screen[None]):
         self.action_inspect()
 
     def action_inspect(self) -> None:
+        from tui.screens.tensor_view import open_tensor_view
+
         open_tensor_view(self)
 
     def action_health(self) -> None:
