@@ -213,7 +213,7 @@ def test_values_stream_in_chunks(files, monkeypatch):
     a, b = open_model(str(files["article"])), open_model(str(files["lightning"]))
     whole = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
     fill_values(whole)
-    monkeypatch.setattr(dv, "CHUNK_ELEMS", 7)
+    monkeypatch.setattr(dv, "CHUNK_BYTES", 16)
     small = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
     fill_values(small)
     assert [(e.bitwise_equal, e.max_abs) for e in whole.entries] == \
