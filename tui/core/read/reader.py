@@ -15,11 +15,11 @@ from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous
 from tui.core.read import dcp, scan, source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.read.probe import head_kind, read_head
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
 from tui.core.read.safetensors import (
     STEntry,
     find_index,
-    is_safetensors,
     read_header,
     read_index,
 )
@@ -80,23 +80,15 @@ def _open(path: str, key: str | None) -> ModelFile:
     else:
         if what != "file":
             raise ModelFileError(path, "not a regular file")
-        try:
-            with source.fileobj(path) as f:
-                head = f.read(64)
-        except OSError as e:
-            raise ModelFileError(path, e.strerror or str(e)) from None
-        if not head:
-            raise ModelFileError(path, "the file is empty")
-        if path.endswith(".index.json"):
+        container = head_kind(path, read_head(path), size)
+        if container == "index":
             mf = _open_index(path)
-        elif is_zip(head):
+        elif container == "zip":
             mf = _open_zip(path, key)
-        elif is_safetensors(head, size):
+        elif container == "safetensors":
             mf = _open_safetensors(path)
-        elif head[:1] == b"\x80" or head[:1] in b"(]}cI":
-            mf = _from_torch(path, open_pickle_stream(path), key)
         else:
-            raise ModelFileError(path, "not a PyTorch or safetensors file")
+            mf = _from_torch(path, open_pickle_stream(path), key)
     mf.file_size = _folder_size(path) if what == "dir" else size
     mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)
     apply_plan_beside(mf)
