@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-checkpoint", action="store_true",
                    help="with --save on a checkpoint: write the whole checkpoint, model part replaced")
     p.add_argument("--force", action="store_true", help="with --save: overwrite an existing OUT")
+    p.add_argument("--keep-code", action="store_true",
+                   help="with --save: write a full model even if the file would run code when loaded")
     # Checkpoint surgery (issue 14): applied in the Editor, honoured by every writer.
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                    help="rename by prefix (repeatable): module.= strips, =model. adds")
@@ -98,13 +100,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.depth is not None and args.depth < 0:
         parser().error("--depth must be 0 or more")
     surgery = args.rename or args.drop or args.extract or args.dtype
-    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu) and not args.save and not args.json and not args.print_:
+    if (args.ops or surgery or args.format or args.freeze_plan or args.force or args.cpu
+            or args.keep_code) and not args.save and not args.json and not args.print_:
         parser().error("--freeze/--unfreeze/--format need --save (or --print/--json to preview)")
     values = args.stats is not None or args.check_finite
     if values and (args.save or args.ops or args.print_ or args.scan):
         parser().error("--stats/--check-finite go alone (or with --json)")
+    if args.save:
+        from tui.core.write.targets import target_format
+
+        args.format, problem = target_format(args.save, args.format)
+        if problem:
+            parser().error(problem)
     headless = args.print_ or args.json or args.save or args.scan or values
+    if not headless and not sys.stdout.isatty():
+        args.print_ = headless = True  # piped or redirected: print what --print prints
     if not headless:
+        if not sys.stdin.isatty():
+            print("modeltree: the app needs a terminal (stdin is not one); use --print, --json "
+                  "or --scan, or ssh -t", file=sys.stderr)
+            return 2
         from tui.core.read.probe import probe
 
         try:  # a path that can't be a model: one line here, not a full-screen error box
@@ -122,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         return _headless(args)
     except ModelFileError as e:
         print(f"modeltree: {e}", file=sys.stderr)
+        seen = [f for f in getattr(e, "findings", ()) if f.severity == "danger"]
+        if args.scan and seen:  # suspicious before the broken part: 3 wins over 1
+            for f in seen:
+                print(f.line())
+            print(f"{args.file}: SUSPICIOUS: torch.load would import or call {len(seen)} thing(s) "
+                  "before the point where the file breaks")
+            return 3
         return 1
     except KeyboardInterrupt:
         print("modeltree: interrupted", file=sys.stderr)
@@ -171,7 +193,7 @@ def _headless(args: argparse.Namespace) -> int:
 
         result = save(mf, args.save, fmt=args.format, freeze_plan=args.freeze_plan,
                       force=args.force, whole_checkpoint=args.whole_checkpoint, cpu=args.cpu,
-                      surgery=editor.surgery)
+                      surgery=editor.surgery, keep_code=args.keep_code)
         print(summary(editor, result), file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -201,5 +223,5 @@ def _scan(mf) -> int:
         print(f"{mf.path}: SUSPICIOUS: torch.load(weights_only=False) would call "
               f"{plural(len(danger), 'thing')} named in the file")
         return 3
-    print(f"{mf.path}: clean: nothing in the file would run code")
+    print(f"{mf.path}: clean: torch.load would call nothing but data constructors")
     return 0

@@ -86,6 +86,7 @@ class TensorInfo:
     original_requires_grad: bool | None = None  # as on disk, for dirty tracking
     uid: int = 0  # index in ModelFile.tensors
     param_index: int = -1  # creation order of its Parameter in the pickle (ParamRec.index); -1: none
+    layout: str = "strided"  # sparse_coo/csr/csc/bsr/bsc, nested, numpy (bytes in the pickle)
     inferred: bool = False  # kind guessed from name/dtype (a file without architecture)
 
     @property

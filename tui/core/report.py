@@ -21,6 +21,8 @@ def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
         d["quantized"] = t.quantized
     if t.note:
         d["note"] = t.note
+    if t.layout != "strided":
+        d["layout"] = t.layout
     if t.inferred:
         d["inferred"] = True  # told from its name or dtype: the file has no architecture
     if extra:

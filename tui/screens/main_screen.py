@@ -82,9 +82,11 @@ class MainScreen(SurgeryActions, Screen[None]):
     class Loaded(Message):
         """The read is over: the model, or the one-line reason it could not be opened."""
 
-        def __init__(self, mf: ModelFile | None, error: str | None = None) -> None:
+        def __init__(self, mf: ModelFile | None, error: str | None = None,
+                     choices: list[str] | None = None) -> None:
             super().__init__()
             self.mf, self.error = mf, error
+            self.choices = choices or []  # a folder of several model files: pick one
 
     def __init__(self, path: str, key: str | None = None) -> None:
         super().__init__()
@@ -141,7 +143,7 @@ class MainScreen(SurgeryActions, Screen[None]):
         try:
             self.post_message(self.Loaded(open_model(self.path, key=self.key)))
         except ModelFileError as err:
-            self.post_message(self.Loaded(None, str(err)))
+            self.post_message(self.Loaded(None, str(err), getattr(err, "choices", None)))
         except Exception as err:  # a reader bug: still one line, never a traceback
             self.post_message(self.Loaded(None, f"{self.shown_path}: unexpected "
                                                 f"{type(err).__name__}: {err}"))
@@ -156,6 +158,9 @@ class MainScreen(SurgeryActions, Screen[None]):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.choices:
+            self._pick(message.choices, message.error or "")
+            return
         self.mtree.loading = False
         if message.mf is not None:
             self.show_model(message.mf)
@@ -167,6 +172,23 @@ class MainScreen(SurgeryActions, Screen[None]):
         self.query_one(InfoBar).show(self.shown_path, None, state="could not be opened")
         self.query_one(NodeInfo).update(message.error or "")
         self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
+
+    def _pick(self, choices: list[str], why: str) -> None:
+        """A folder of several model files is not one model: ask which one to open."""
+        import os
+
+        from tui.screens.file_picker import FilePicker
+
+        def opened(path: str | None) -> None:
+            if path is None:
+                self._loaded(self.Loaded(None, why))
+                return
+            self.path = self.app.path = path
+            self.load()
+
+        folder = os.path.basename(self.path.rstrip(os.sep)) or self.path
+        self.app.push_screen(FilePicker(choices, f"{folder} holds {len(choices)} model files: "
+                                        "open which one?"), opened)
 
     def show_model(self, mf: ModelFile) -> None:
         # The model's objects live as long as the screen: keep the collector from re-scanning

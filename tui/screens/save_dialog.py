@@ -23,6 +23,8 @@ from tui.core import formats
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
 from tui.core.surgery import Surgery
+from tui.core.write.save import carries_code, code_kept
+from tui.core.write.targets import format_for_path, with_extension
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog import Dialog
 from tui.widgets.dtype_choice import DtypeChoice
@@ -87,6 +89,11 @@ class SaveDialog(Dialog[Any]):
             if self.mf.format == "checkpoint":
                 yield Tick(f"whole checkpoint (keep optimizer state, epoch, …; "
                            f"{formats.label(self.natural)} only)", id="whole", compact=True)
+            kept = code_kept(self.mf)
+            if kept and self.mf.source.kind != "torchscript":
+                names = ", ".join(dict.fromkeys(kept[:3])) + (", …" if len(set(kept)) > 3 else "")
+                yield Tick(f"keep code: the new file will still call {names} when loaded",
+                           id="keep", disabled=not self._carries_code(), compact=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -112,9 +119,25 @@ class SaveDialog(Dialog[Any]):
         path = self.query_one("#path", Input)
         if path.value == self.auto_path:  # follow the format until the user edits the name
             self.auto_path = path.value = suggested_path(self.mf, self.fmt)
+        else:  # an edited name keeps its stem; the extension follows the format
+            path.value = with_extension(path.value, self.fmt)
+
+    @on(Input.Changed, "#path")
+    def _path_changed(self, event: Input.Changed) -> None:
+        # Typing a .safetensors name selects safetensors; a .pth name after it, the torch format.
+        torch_format = self.natural if self.natural != "safetensors" else "state_dict"
+        want = format_for_path(event.value, self.fmt, torch_format)
+        if want != self.fmt:
+            self.query_one(f"#{want}", Radio).value = True
+
+    def _carries_code(self) -> bool:
+        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
+        return carries_code(self.mf, self.fmt, whole)
 
     @on(Checkbox.Changed, "#whole")
     def _describe(self) -> None:
+        if self.query("#keep"):
+            self.query_one("#keep", Checkbox).disabled = not self._carries_code()
         from tui.core.write.save import describe_format
 
         whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
@@ -161,15 +184,17 @@ class SaveDialog(Dialog[Any]):
         self.saving = True
         plan = self.fmt != "full" and self.query_one("#plan", Checkbox).value
         whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
-        self.write(path, self.fmt, plan, force, whole)
+        keep = bool(self.query("#keep")) and self.query_one("#keep", Checkbox).value
+        self.write(path, self.fmt, plan, force, whole, keep)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool) -> Any:
+    def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool,
+              keep: bool = False) -> Any:
         from tui.core.write.save import save
 
         surgery = self.surgery.with_dtype(self.query_one(DtypeChoice).value)
         return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
-                    whole_checkpoint=whole, surgery=surgery,
+                    whole_checkpoint=whole, keep_code=keep, surgery=surgery,
                     progress=lambda done, total: self.post_message(self.Progress(done, total)))
 
     def on_save_dialog_progress(self, message: Progress) -> None:
@@ -204,3 +229,5 @@ class SaveDialog(Dialog[Any]):
         for selector in ("#path", "#format", "#save", "#plan", "#cast"):
             if selector != "#plan" or self.fmt != "full":  # (no plan beside a full model)
                 self.query_one(selector).disabled = saving
+        if self.query("#keep"):
+            self.query_one("#keep", Checkbox).disabled = saving or not self._carries_code()

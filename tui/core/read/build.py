@@ -65,7 +65,7 @@ class TreeBuilder:
             stride=data.stride, quantized=data.quantized, qparams=self.qparams(data),
             note=data.note or (f"subclass {data.subclass}" if data.subclass else ""),
             original_requires_grad=rg,
-            param_index=rec.index if isinstance(rec, ParamRec) else -1,
+            param_index=rec.index if isinstance(rec, ParamRec) else -1, layout=data.layout,
         )
         self.tensors[id(rec)] = info
         self.order.append(info)

@@ -28,7 +28,7 @@ from tui.core.human import size as human_size
 from tui.core.model import DTYPE_SIZES, ModelFile, ValueNode, contiguous_stride
 from tui.core.read import scan, source
 from tui.core.read.build import TreeBuilder, rollup
-from tui.core.read.containers import _load
+from tui.core.read.loading import load as _load
 from tui.core.read.records import DType, StorageRec, TensorRec, is_standin
 
 MAX_METADATA = 1 << 30

@@ -217,7 +217,7 @@ def _arg(data: bytes, pos: int, code: int, argn: int) -> tuple[int, bytes]:
     fmt, width = _LEN_FMT[argn]
     if pos + width > n:
         raise GuardError("the pickle is truncated")
-    (size,) = struct.unpack_from(fmt, data, pos)
+    (size,) = struct.unpack(fmt, data[pos:pos + width])  # a slice: bytes, mmap or RangeView
     pos += width
     if size < 0 or pos + size > n:
         raise GuardError(f"the pickle claims a {size}-byte value at byte {pos - width - 1} "

@@ -63,7 +63,6 @@ class Locator:
         self.owner: dict[int, TorchSource] = {}  # id(StorageRec) → its file
         self.by_key: dict[tuple[str, str], StorageRec] = {}  # (file, key) → record
         self.listings: dict[str, dict[str, Entry]] = {}
-        self._script: dict[str, Any] | None = None
         for ts in ([src.torch] if src.torch is not None else []) + list(src.shards):
             for rec in ts.read.storages.values():
                 self.owner[id(rec)] = ts
@@ -107,29 +106,7 @@ class Locator:
             if key not in self.storages:
                 self.storages[key] = Storage(Blob(e.nbytes, e.path, e.offset), e.dtype, "cpu")
             return self.storages[key]
-        if src.kind == "torchscript":
-            return self._script_storage(t)
         rec = self.by_key.get((ref.path, ref.key))
         if rec is None:
             raise ModelFileError(self.mf.path, f"tensor {t.name}: storage {ref.key} not found")
         return self.storage(rec, t.name)
-
-    def _script_storage(self, t: TensorInfo) -> Storage:
-        """TorchScript tensors live in torch's module, already loaded when the file opened."""
-        if self._script is None:
-            self._script = dict(self.mf.source.script.state_dict())
-        tensor = self._script.get(t.name)
-        if tensor is None:
-            raise ModelFileError(self.mf.path, f"tensor {t.name} not found in the TorchScript module")
-        return script_storage(tensor)
-
-
-def script_storage(tensor: Any) -> Storage:
-    """The whole storage of a torch tensor in memory, as bytes (no copy)."""
-    import torch  # only for a TorchScript module, which torch has loaded already
-
-    t = tensor.detach()
-    us = t.untyped_storage()
-    raw = torch.empty(0, dtype=torch.uint8).set_(us, 0, (us.nbytes(),), (1,))
-    dtype = str(t.dtype).removeprefix("torch.")
-    return Storage(Blob(us.nbytes(), data=memoryview(raw.numpy())), dtype, "cpu")

@@ -1,6 +1,6 @@
 """A cheap look at a path before the app starts: can it be a model file at all?
 
-Reads at most 64 bytes. `modeltree missing.pth` then fails on the command line with
+Reads at most 512 bytes. `modeltree missing.pth` then fails on the command line with
 one line, instead of opening the full-screen app on an error box. `read_head` and
 `head_kind` are also how `open_model` picks the container.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from tui.core.errors import ModelFileError
-from tui.core.read.containers import is_zip
+from tui.core.read.containers import PICKLE_OPCODES, is_zip
 from tui.core.read.safetensors import is_safetensors
 from tui.core.read.source import fileobj, is_url, kind
 
@@ -30,16 +30,17 @@ def probe(path: str) -> None:
 
 
 def read_head(path: str) -> bytes:
-    """The first 64 bytes of a file or URL."""
+    """The first 512 bytes of a file or URL (a tar's magic is at 257)."""
     try:
         with fileobj(path) as f:
-            return f.read(64)
+            return f.read(512)
     except OSError as e:
         raise ModelFileError(path, e.strerror or str(e)) from None
 
 
 def head_kind(path: str, head: bytes, size: int) -> str:
-    """'index', 'zip', 'safetensors' or 'pickle' by the file's name and first bytes."""
+    """'index', 'zip', 'safetensors' or 'pickle' (a legacy tar too) by the file's name
+    and first bytes."""
     if not head:
         raise ModelFileError(path, "the file is empty")
     if path.endswith(".index.json"):
@@ -48,6 +49,7 @@ def head_kind(path: str, head: bytes, size: int) -> str:
         return "zip"
     if is_safetensors(head, size):
         return "safetensors"
-    if head[:1] == b"\x80" or head[:1] in b"(]}cI":
+    # torch.load reads any other file as a legacy tar or a pickle, whatever its opcode.
+    if head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
         return "pickle"
     raise ModelFileError(path, "not a PyTorch or safetensors file")

@@ -21,8 +21,8 @@ from tui.core.human import plural
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
 from tui.core.read import source
 from tui.core.read.bytesource import ByteSource, Window
-from tui.core.read.containers import _load
 from tui.core.read.dcp import Checkpoint, Chunk, DcpTensor
+from tui.core.read.loading import load as _load
 from tui.core.read.locate import Blob, Storage
 from tui.core.read.records import ParamRec, TensorRec
 from tui.core.write.safetensors import _gather

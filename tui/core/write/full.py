@@ -237,18 +237,38 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
 
 # -- TorchScript ---------------------------------------------------------------------
 def torchscript(af: AtomicFile, mf: ModelFile) -> int:
+    """Load the archive with torch (only ever after a clean scan: save() checks), set the
+    flags, torch.jit.save it, and rewrite the zip under the source's archive name with
+    fixed dates, so saving twice gives the same bytes."""
+    import io
+
     import torch
 
-    module = mf.source.script
-    by_name = {n: t for t in mf.tensors for n in t.names}
-    for name, p in module.named_parameters():
-        t = by_name.get(name)
-        if t is not None and t.requires_grad is not None:
-            p.requires_grad_(bool(t.requires_grad))
     try:
-        torch.jit.save(module, af.tmp)
+        module = torch.jit.load(mf.path, map_location="cpu")
+        by_name = {n: t for t in mf.tensors for n in t.names}
+        for name, p in module.named_parameters():
+            t = by_name.get(name)
+            if t is not None and t.requires_grad is not None:
+                p.requires_grad_(bool(t.requires_grad))
+        buf = io.BytesIO()
+        torch.jit.save(module, buf)
     except OSError:
         raise
     except Exception as e:  # noqa: BLE001 - torch's own errors
         raise ModelFileError(af.target, f"torch.jit.save failed ({str(e).splitlines()[0][:120]})") from None
-    return os.path.getsize(af.tmp)
+    return _rename_archive(af, buf.getvalue(), mf.source.torch.prefix)
+
+
+def _rename_archive(af: AtomicFile, data: bytes, prefix: str) -> int:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src, open(af.fd, "wb", closefd=False) as out, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            rest = info.filename.split("/", 1)[1] if "/" in info.filename else info.filename
+            if rest == ".data/serialization_id":
+                continue  # a fresh random id each save: drop it (torch.jit.load doesn't need it)
+            dst.writestr(zipfile.ZipInfo(prefix + rest, date_time=(1980, 1, 1, 0, 0, 0)),
+                         src.read(info))
+    return os.fstat(af.fd).st_size

@@ -101,12 +101,24 @@ def describe_format(fmt: str) -> str:
     return f.describe if f else f"unknown format {fmt!r}"
 
 
+def carries_code(mf: ModelFile, fmt: str, whole_checkpoint: bool = False) -> bool:
+    """Would this save copy the source's pickle (or TorchScript) as it is?"""
+    return fmt == "full" or (whole_checkpoint and mf.format == "checkpoint")
+
+
+def code_kept(mf: ModelFile) -> list[str]:
+    """The calls a full-model save of this file would pass on (its danger findings)."""
+    return [w.callable for w in mf.warnings if w.severity == "danger"]
+
+
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
          force: bool = False, whole_checkpoint: bool = False, cpu: bool = False,
+         keep_code: bool = False,
          progress: Callable[[int, int], None] | None = None,
          surgery: Surgery | None = None) -> SaveResult:
     """Write the model (with its current requires_grad and the Editor's `surgery`: renames,
-    drops, extract, cast) to `out`; see the module doc.
+    drops, extract, cast) to `out`; see the module doc. `keep_code`: write a full model of
+    a suspicious file all the same.
     `cpu`: every storage is recorded as saved on the CPU (plain torch.load works anywhere)."""
     out = os.fspath(out)
     if mf.source is None or mf.root is None:
@@ -120,6 +132,18 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     if whole and mf.source.kind == "dcp":
         raise ModelFileError(mf.path, "a DCP checkpoint can't be rewritten whole: save its model "
                              "part as state_dict or safetensors")
+    danger = code_kept(mf)
+    if danger and carries_code(mf, fmt, whole):
+        names = ", ".join(dict.fromkeys(danger[:3])) + (", …" if len(set(danger)) > 3 else "")
+        if mf.source.kind == "torchscript":  # saving it would mean torch.jit.load running it
+            raise ModelFileError(mf.path, f"refused: TorchScript saving loads the archive with "
+                                 f"torch, which would run {names}; save as state_dict or "
+                                 "safetensors (no code)")
+        if not keep_code:
+            raise ModelFileError(mf.path, f"refused: the file would call {names} when loaded and a "
+                                 f"{formats.label('checkpoint' if whole else fmt)} keeps that; save "
+                                 "as state_dict or safetensors (no code), or keep it on purpose "
+                                 "(--keep-code, or 'keep code' in the save dialog)")
     surgery = surgery if surgery is not None and not surgery.empty else None
     if whole and surgery is not None:
         raise ModelFileError(mf.path, "a whole checkpoint is written as stored: rename, drop, "

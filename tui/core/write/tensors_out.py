@@ -10,7 +10,8 @@ from typing import Any
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
-from tui.core.read.locate import Blob, Locator, Storage, script_storage
+from tui.core.read.guard import brief
+from tui.core.read.locate import Blob, Locator, Storage
 from tui.core.read.records import (
     ParamRec,
     TensorRec,
@@ -19,6 +20,8 @@ from tui.core.read.records import (
     module_state,
     non_persistent,
 )
+
+PLAIN = ("torch.Tensor", "torch.nn.parameter.Parameter")  # not a subclass of its own
 
 
 @dataclass(eq=False)
@@ -69,13 +72,13 @@ def state_entries(obj: Any, path: str) -> list[tuple[str, Any]]:
         if id(mod) in chain:
             raise ModelFileError(path, f"module {prefix[:-1]!r} contains itself")
         st = module_state(mod) or {}
-        for k, p in items_of(st.get("_parameters")):
-            if is_tensor(p):
-                out.append((f"{prefix}{k}", p))
         skip = non_persistent(st)
-        for k, b in items_of(st.get("_buffers")):
-            if is_tensor(b) and k not in skip:
-                out.append((f"{prefix}{k}", b))
+        for k, p in items_of(st.get("_parameters")) + items_of(st.get("_buffers")):
+            if p is not None and not is_tensor(p):  # never a silent drop
+                raise ModelFileError(path, f"tensor {prefix}{k} is a {brief(p)}, not a tensor "
+                                     "modeltree can write exactly: nothing was written")
+            if is_tensor(p) and k not in skip:
+                out.append((f"{prefix}{k}", p))
         kids = [(f"{prefix}{k}.", c, chain + (id(mod),)) for k, c in items_of(st.get("_modules"))
                 if module_state(c) is not None]
         stack.extend(reversed(kids))
@@ -91,6 +94,13 @@ class _Resolver:
 
     def tensor(self, name: str, rec: Any) -> OutTensor:
         data = rec.data if isinstance(rec, ParamRec) else rec
+        if isinstance(data, TensorRec) and data.subclass and data.subclass not in PLAIN:
+            raise ModelFileError(self.mf.path, f"tensor {name} is a {data.subclass} (a tensor "
+                                 "subclass): this format can't keep its class (the full format "
+                                 "keeps it)")
+        if isinstance(data, TensorRec) and data.layout != "strided":
+            raise ModelFileError(self.mf.path, f"tensor {name} is a {data.note or data.layout}: "
+                                 "this format can't hold it exactly (the full format keeps it)")
         if not isinstance(data, TensorRec) or data.storage is None:
             what = data.note if isinstance(data, TensorRec) and data.note else "no data"
             raise ModelFileError(self.mf.path, f"tensor {name} has {what}: it can't be written as weights")
@@ -125,6 +135,11 @@ def collect(mf: ModelFile) -> list[OutTensor]:
     r = _Resolver(mf)
     entries = state_entries(obj, mf.path) if module_state(obj) is not None else \
         [(str(k), v) for k, v in obj.items() if is_tensor(v)]
+    dropped = [k for k, v in (obj.items() if module_state(obj) is None else ())
+               if not is_tensor(v) and v is not None]
+    if dropped and mf.format == "state_dict":
+        raise ModelFileError(mf.path, f"entry {dropped[0]} is not a tensor modeltree can write "
+                             "exactly: nothing was written")
     return [r.tensor(k, v) for k, v in entries]
 
 
@@ -138,15 +153,6 @@ def _from_safetensors(mf: ModelFile) -> list[OutTensor]:
 
 
 def _from_script(mf: ModelFile) -> list[OutTensor]:
-    storages: dict[int, Storage] = {}
-    out = []
-    for name, t in mf.source.script.state_dict().items():
-        t = t.detach()
-        if t.is_quantized:
-            raise ModelFileError(mf.path, f"tensor {name} is quantized: only the full format can keep it")
-        st = storages.get(t.untyped_storage().data_ptr())
-        if st is None:
-            st = storages[t.untyped_storage().data_ptr()] = script_storage(t)
-        out.append(checked(mf.path, OutTensor(name, st, str(t.dtype)[6:], tuple(t.shape),
-                                              tuple(t.stride()), t.storage_offset())))
-    return out
+    """A TorchScript archive read structurally: its state_dict() entries, from its zip."""
+    r = _Resolver(mf)
+    return [r.tensor(name, rec) for name, rec in mf.source.script]
