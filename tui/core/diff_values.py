@@ -70,8 +70,9 @@ def compare_tensors(ra: ValueReader, rb: ValueReader, a: OutTensor, b: OutTensor
         va = decode(ca, a.dtype).astype(np.float64, copy=False)
         if not same_bits:
             d = va - decode(cb, b.dtype).astype(np.float64, copy=False)
-            if d.size:
-                max_abs = max(max_abs, float(np.max(np.abs(d))))
+            if d.size:  # NaN wins, as in torch's (a - b).abs().max(), whatever the chunking
+                m = float(np.max(np.abs(d)))
+                max_abs = m if math.isnan(m) or m > max_abs else max_abs
             sq_diff += float(np.dot(d, d))
         sq_a += float(np.dot(va, va))
         if tick is not None:
