@@ -213,7 +213,7 @@ def test_values_stream_in_chunks(files, monkeypatch):
     a, b = open_model(str(files["article"])), open_model(str(files["lightning"]))
     whole = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
     fill_values(whole)
-    monkeypatch.setattr(dv, "CHUNK_ELEMS", 7)
+    monkeypatch.setattr(dv, "CHUNK_BYTES", 16)
     small = compare(a, b, surgery_b=Surgery(renames=(("model.", ""),)))
     fill_values(small)
     assert [(e.bitwise_equal, e.max_abs) for e in whole.entries] == \
@@ -221,6 +221,25 @@ def test_values_stream_in_chunks(files, monkeypatch):
     for x, y in zip(whole.entries, small.entries, strict=True):
         assert x.rel_l2 == pytest.approx(y.rel_l2, rel=1e-12)
     assert any(e.status == "changed" for e in small.entries)
+
+
+@pytest.mark.parametrize("chunk", [16, 1 << 20])
+def test_values_nan_difference_is_reported_whatever_the_chunking(tmp_path, monkeypatch, chunk):
+    """A NaN difference in an early chunk must not be hidden by a later finite maximum."""
+    import tui.core.diff_values as dv
+
+    a = torch.zeros(64)
+    b = a.clone()
+    b[0] = float("nan")
+    b[-1] = 5.0
+    torch.save({"w": a}, tmp_path / "a.pth")
+    torch.save({"w": b}, tmp_path / "b.pth")
+    monkeypatch.setattr(dv, "CHUNK_BYTES", chunk)
+    d = compare(open_model(str(tmp_path / "a.pth")), open_model(str(tmp_path / "b.pth")))
+    fill_values(d)
+    (e,) = d.entries
+    expected = (a - b).abs().max().item()  # torch: nan
+    assert e.max_abs != e.max_abs and expected != expected
 
 
 def test_dcp_folder_values_and_cast(tmp_path):

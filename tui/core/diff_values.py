@@ -1,14 +1,11 @@
 """Tensor values compared, streamed: bitwise equality, max |a − b|, relative L2 change.
 
-Bytes come from the source files by offset (tui.core.write.tensors_out / stream), a
-chunk of elements at a time from both sides, so memory stays at a few chunks whatever
-the tensor size. Equal dtypes are compared as raw bytes first (no decoding); the
-figures decode with numpy in float64 (bfloat16 by shifting its bits into a float32).
+Both sides are read in C order by tui.core.values.reader (one ValueReader a side, a
+chunk of elements at a time), so memory stays at a few chunks whatever the tensor size.
+Equal dtypes are compared as raw bytes first (no decoding); the figures decode with
+tui.core.values.decode, in float64.
 
     fill_values(diff, progress=lambda done, total: ...)
-
-(When tui/core/values — a torch-free element reader — lands, the reading here should
-move onto it.)
 """
 
 from __future__ import annotations
@@ -21,11 +18,12 @@ import numpy as np
 from tui.core.diff import Diff, DiffEntry
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
-from tui.core.write.cast import to_float64
+from tui.core.values.decode import decode
+from tui.core.values.reader import ValueReader, View
 from tui.core.write.stream import Sources
 from tui.core.write.tensors_out import OutTensor, collect
 
-CHUNK_ELEMS = 1 << 20
+CHUNK_BYTES = 8 << 20
 NUMERIC = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "int64",
            "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool"}
 
@@ -41,42 +39,44 @@ def _out(mf: ModelFile) -> tuple[dict[str, OutTensor], str]:
         return {}, e.problem
 
 
-def chunks(sources: Sources, t: OutTensor, step: int | None = None) -> Iterator[bytes]:
-    """The tensor's elements in row-major order, `step` elements at a time."""
-    step = step or CHUNK_ELEMS
-    if t.contiguous:
-        base = t.offset * t.itemsize
-        for i in range(0, t.numel, step):
-            n = min(step, t.numel - i)
-            yield sources.read(t.storage.blob, base + i * t.itemsize, n * t.itemsize)
-        return
-    from tui.core.write.safetensors import _gather
-
-    data = _gather(t, sources)  # a strided view: the range it spans (views are seldom big)
-    for i in range(0, len(data), step * t.itemsize):
-        yield data[i:i + step * t.itemsize]
+def _view(t: OutTensor) -> View:
+    return View(t.storage, t.dtype, tuple(t.shape), tuple(t.stride), t.offset, t.name)
 
 
-def compare_tensors(sources: Sources, a: OutTensor, b: OutTensor,
+def _paired(xs: Iterator[np.ndarray], ys: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Pieces of two equally long element streams cut to the same lengths."""
+    a = b = np.empty(0)
+    while True:
+        if not a.size:
+            a = next(xs, None)
+        if not b.size:
+            b = next(ys, None)
+        if a is None or b is None:
+            return
+        n = min(a.size, b.size)
+        yield a[:n], b[:n]
+        a, b = a[n:], b[n:]
+
+
+def compare_tensors(ra: ValueReader, rb: ValueReader, a: OutTensor, b: OutTensor,
                     tick: Callable[[int], None] | None = None) -> tuple[bool, float, float]:
-    """(bitwise equal, max |a − b|, ‖a − b‖₂ / ‖a‖₂), streamed."""
+    """(bitwise equal, max |a − b|, ‖a − b‖₂ / ‖a‖₂), streamed (one reader per side: a
+    piece is valid until its reader reads the next)."""
     same_bits = a.dtype == b.dtype
     max_abs, sq_diff, sq_a = 0.0, 0.0, 0.0
-    for ca, cb in zip(chunks(sources, a), chunks(sources, b), strict=True):
-        if same_bits and ca != cb:
+    for ca, cb in _paired(ra.ordered(_view(a)), rb.ordered(_view(b))):
+        if same_bits and ca.tobytes() != cb.tobytes():
             same_bits = False
-        if same_bits:
-            va = to_float64(ca, a.dtype)
-            sq_a += float(np.dot(va, va))
-        else:
-            va, vb = to_float64(ca, a.dtype), to_float64(cb, b.dtype)
-            d = va - vb
-            if d.size:
-                max_abs = max(max_abs, float(np.max(np.abs(d))))
+        va = decode(ca, a.dtype).astype(np.float64, copy=False)
+        if not same_bits:
+            d = va - decode(cb, b.dtype).astype(np.float64, copy=False)
+            if d.size:  # NaN wins, as in torch's (a - b).abs().max(), whatever the chunking
+                m = float(np.max(np.abs(d)))
+                max_abs = m if math.isnan(m) or m > max_abs else max_abs
             sq_diff += float(np.dot(d, d))
-            sq_a += float(np.dot(va, va))
+        sq_a += float(np.dot(va, va))
         if tick is not None:
-            tick(len(ca) + len(cb))
+            tick(ca.nbytes + cb.nbytes)
     if sq_diff == 0.0:
         rel = 0.0
     elif sq_a == 0.0:
@@ -115,11 +115,12 @@ def fill_values(diff: Diff, progress: Callable[[int, int], None] | None = None,
         if progress is not None:
             progress(done, total)
 
-    with Sources() as sources:
+    with Sources() as sources, ValueReader(CHUNK_BYTES, sources.read) as ra, \
+            ValueReader(CHUNK_BYTES, sources.read) as rb:
         for e, ta, tb in todo:
             if cancelled is not None and cancelled():
                 return
-            e.bitwise_equal, e.max_abs, e.rel_l2 = compare_tensors(sources, ta, tb, tick)
+            e.bitwise_equal, e.max_abs, e.rel_l2 = compare_tensors(ra, rb, ta, tb, tick)
             if e.status == "same" and not e.bitwise_equal:
                 e.status = "changed"
     diff.values_compared = True

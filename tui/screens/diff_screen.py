@@ -14,7 +14,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -24,6 +23,7 @@ from tui.core.edit import Editor
 from tui.core.errors import ModelFileError
 from tui.core.formats import kind_label
 from tui.core.model import ModelFile
+from tui.messages import WorkProgress
 from tui.widgets.diff_pane import DiffPane
 from tui.widgets.diff_tree import DiffTree, counts_text
 
@@ -45,13 +45,8 @@ class DiffScreen(Screen[None]):
     DiffScreen #dpane { width: 2fr; }
     """
 
-    class Progress(Message):
-        def __init__(self, done: int, total: int) -> None:
-            super().__init__()
-            self.done, self.total = done, total
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, DiffScreen.Progress)
+    class Progress(WorkProgress):
+        pass
 
     def __init__(self, a: str, b: str, key: str | None = None) -> None:
         super().__init__()

@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -21,19 +20,15 @@ from tui.core import human
 from tui.core.values.health import Health, scan, total_cost
 from tui.core.values.source import ValueCache
 from tui.core.values.stats import Cancelled
+from tui.messages import WorkProgress
 from tui.screens.dialog import Dialog
 
 
 class HealthCheck(Dialog[Health | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="health_cancel")]
 
-    class _Progress(Message):
-        def __init__(self, done: int, total: int) -> None:
-            super().__init__()
-            self.done, self.total = done, total
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, HealthCheck._Progress)
+    class _Progress(WorkProgress):
+        pass
 
     def __init__(self, cache: ValueCache) -> None:
         super().__init__()

@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -26,6 +25,7 @@ from tui.core.model import TensorInfo, contiguous_stride
 from tui.core.values.source import Unreadable, ValueCache
 from tui.core.values.stats import Cancelled, Stats
 from tui.core.values.torchfmt import number
+from tui.messages import WorkProgress
 from tui.widgets.histogram import Histogram
 from tui.widgets.value_grid import ValueGrid
 
@@ -84,13 +84,8 @@ class TensorView(Screen[None]):
         Binding("r", "recompute", "Recompute", id="tensor_recompute", show=False),
     ]
 
-    class _Progress(Message):
-        def __init__(self, done: int, total: int) -> None:
-            super().__init__()
-            self.done, self.total = done, total
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, TensorView._Progress)
+    class _Progress(WorkProgress):
+        pass
 
     def __init__(self, cache: ValueCache, tensor: TensorInfo) -> None:
         super().__init__()

@@ -14,19 +14,12 @@ from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
 from tui.core.read import dcp, source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
-from tui.core.read.containers import (
-    PICKLE_OPCODES,
-    TorchSource,
-    is_zip,
-    open_pickle_stream,
-    open_zip,
-    read_zip,
-)
+from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.read.probe import head_kind, read_head
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
 from tui.core.read.safetensors import (
     STEntry,
     find_index,
-    is_safetensors,
     read_header,
     read_index,
 )
@@ -96,20 +89,15 @@ def _open(path: str, key: str | None) -> ModelFile:
     else:
         if what != "file":
             raise ModelFileError(path, "not a regular file")
-        try:
-            with source.fileobj(path) as f:
-                head = f.read(512)
-        except OSError as e:
-            raise ModelFileError(path, e.strerror or str(e)) from None
-        if not head:
-            raise ModelFileError(path, "the file is empty")
-        if path.endswith(".index.json"):
+        head = read_head(path)
+        container = head_kind(path, head, size)
+        if container == "index":
             mf = _open_index(path)
-        elif is_zip(head):
+        elif container == "zip":
             mf = _open_zip(path, key)
-        elif is_safetensors(head, size):
+        elif container == "safetensors":
             mf = _open_safetensors(path)
-        elif head[0] in PICKLE_OPCODES or head[257:262] == b"ustar":
+        else:
             # torch.load reads any other file as a legacy tar or a pickle, whatever its
             # first opcode: so does modeltree (nothing is run either way).
             try:
@@ -119,8 +107,6 @@ def _open(path: str, key: str | None) -> ModelFile:
                     raise
                 raise _reworded(e, f"not a PyTorch or safetensors file ({e.problem})") from None
             mf = _from_torch(path, src, key)
-        else:
-            raise ModelFileError(path, "not a PyTorch or safetensors file")
     if not mf.file_size:  # folders and indexes set it: their weights files only
         mf.file_size = _folder_size(path) if what == "dir" else size
     mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)

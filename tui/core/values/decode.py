@@ -2,7 +2,9 @@
 
 Formats numpy lacks (bfloat16, the float8 family, e8m0, complex32) are decoded from
 their bits: bfloat16 is the top half of a float32; every 8-bit float goes through a
-256-entry table built from its sign/exponent/mantissa layout.
+256-entry table built from its sign/exponent/mantissa layout. Widening to float32 is
+bitwise what torch's `.to(torch.float32)` gives, NaN payloads included (the casts on
+save, tui.core.write.cast, rely on it).
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "bfloat16":
         return (raw.astype(np.uint32) << 16).view(np.float32)
     if dtype == "float16":
-        with np.errstate(invalid="ignore"):  # signalling NaNs stay NaN
-            return raw.view("<f2").astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            out = raw.view("<f2").astype(np.float32)
+        nan = np.isnan(out)
+        if nan.any():  # torch (F16C) widens signalling NaNs quiet; numpy keeps them
+            out.view(np.uint32)[nan] |= 0x00400000
+        return out
     if dtype in FP8 or dtype == "float8_e8m0fnu":
         return _fp8_table(dtype)[raw]
     if dtype == "complex32":
@@ -93,6 +99,11 @@ def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "bool":
         return raw != 0
     return raw
+
+
+def from_bytes(data: bytes | memoryview, dtype: str) -> np.ndarray:
+    """Little-endian bytes of whole elements → decoded numbers (as `decode`)."""
+    return decode(np.frombuffer(data, RAW[dtype]), dtype)
 
 
 @cache
@@ -116,5 +127,9 @@ def _fp8_table(dtype: str) -> np.ndarray:
     else:  # fnuz: the negative-zero pattern is the NaN
         vals[0x80] = np.nan
     out = vals.astype(np.float32)
+    if special != "fnuz":  # NaNs widened as torch does: sign and payload kept, quieted
+        nan = np.isnan(out)
+        bits = (b >> 7 << 31) | 0x7FC00000 | (m << (23 - m_bits))
+        out.view(np.uint32)[nan] = bits[nan].astype(np.uint32)
     out.flags.writeable = False
     return out

@@ -5,25 +5,28 @@ located by `tui.core.read.locate` (zip entry, legacy offset, safetensors range, 
 `ValueReader.pieces` walks any view — non-contiguous, offset, expanded (stride 0),
 overlapping — as pieces whose byte span is at most `chunk_bytes`: each piece is one
 `pread` into one reused buffer, so memory stays at one chunk whatever the tensor's size.
+`ValueReader.ordered` gives the elements in C order (comparing two tensors element by
+element); `read` a small view as one array.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tui.core.errors import ModelFileError
-from tui.core.read.locate import Storage
+from tui.core.read.locate import Blob, Storage
 from tui.core.read.source import is_url, open_source
 from tui.core.values import decode as dec
 
 CHUNK = 8 << 20
 Dims = list[tuple[int, int]]  # (size, stride) from outer to inner
+BytesFn = Callable[[Blob, int, int], bytes]  # (blob, start, length) → bytes
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def pieces(base: int, dims: Dims, limit: int) -> Iterator[tuple[int, Dims]]:
     (n, s), rest = dims[0], dims[1:]
     rest_span, rest_numel = span(rest), math.prod(m for m, _ in rest)
     if rest_span <= limit and rest_numel <= limit:
-        k = max(1, min((limit - rest_span) // s + 1, limit // rest_numel))
+        by_span = (limit - rest_span) // s + 1 if s else n  # stride 0 spans nothing more
+        k = max(1, min(by_span, limit // rest_numel))
         for i in range(0, n, k):
             yield base + i * s, [(min(k, n - i), s), *rest]
     else:
@@ -120,8 +124,9 @@ class ValueReader:
 
     `bytes_read` and `max_piece` count the work (tests bound memory with them)."""
 
-    def __init__(self, chunk_bytes: int = CHUNK) -> None:
+    def __init__(self, chunk_bytes: int = CHUNK, other_bytes: BytesFn | None = None) -> None:
         self.chunk_bytes = max(int(chunk_bytes), 16)
+        self.other_bytes = other_bytes  # reads blobs made of parts, computed or cast (the writers')
         self._fds: dict[str, int] = {}
         self._buf: bytearray | None = None
         self._remote: dict[str, Any] = {}  # URL → ByteSource
@@ -168,12 +173,34 @@ class ValueReader:
         for base, sub in pieces(view.offset, dims, limit):
             yield self._piece(view, base, sub), mult
 
+    def ordered(self, view: View) -> Iterator[np.ndarray]:
+        """Raw elements in C order, each piece valid until the next. When the view walks
+        its storage backwards somewhere (transposed, permuted), C order would re-read
+        the storage over and over: the view is read whole instead (memory: the view)."""
+        self.check(view)
+        if view.numel == 0:
+            return
+        dims = [(n, s) for n, s in zip(view.shape, view.stride, strict=True) if n > 1]
+        limit = max(1, self.chunk_bytes // view.itemsize)
+        moving = [s for _, s in dims if s > 0]
+        if moving != sorted(moving, reverse=True):
+            flat = self.read_raw(view).reshape(-1)
+            for i in range(0, flat.size, limit):
+                yield flat[i:i + limit]
+            return
+        for base, sub in pieces(view.offset, merge(dims), limit):
+            yield self._piece(view, base, sub)
+
     def read(self, view: View) -> np.ndarray:
         """All elements of a (small) view, decoded, shaped and in C order."""
+        return dec.decode(self.read_raw(view), view.dtype)
+
+    def read_raw(self, view: View) -> np.ndarray:
+        """All raw elements of a view, shaped and in C order (a new array)."""
         self.check(view)
         raw_dtype = np.dtype(dec.RAW[view.dtype])
         if view.numel == 0:
-            return dec.decode(np.zeros(view.shape, raw_dtype), view.dtype)
+            return np.zeros(view.shape, raw_dtype)
         keep = [i for i, (n, s) in enumerate(zip(view.shape, view.stride, strict=True)) if n > 1 and s > 0]
         order = sorted(keep, key=lambda i: -view.stride[i])
         dims = merge([(view.shape[i], view.stride[i]) for i in order])
@@ -183,7 +210,7 @@ class ValueReader:
         arr = flat.reshape([view.shape[i] for i in order]).transpose(np.argsort(order))
         full = [view.shape[i] if i in keep else 1 for i in range(len(view.shape))]
         arr = np.broadcast_to(arr.reshape(full), view.shape)
-        return dec.decode(np.ascontiguousarray(arr), view.dtype)
+        return np.ascontiguousarray(arr)
 
     # -- bytes -----------------------------------------------------------------
     def _piece(self, view: View, base: int, dims: Dims) -> np.ndarray:
@@ -204,7 +231,9 @@ class ValueReader:
         self.bytes_read += length
         if blob.data is not None:
             return blob.data[start:start + length]
-        if blob.parts is not None or blob.make is not None:
+        if blob.parts is not None or blob.make is not None or blob.cast is not None:
+            if self.other_bytes is not None:
+                return memoryview(self.other_bytes(blob, start, length))
             raise ModelFileError(blob.path, "values of assembled tensors (DCP) can't be read here")
         if is_url(blob.path):  # remote: ranges through the block cache
             src = self._remote.get(blob.path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tui.core.errors import ModelFileError
 from tui.core.read.locate import Blob
@@ -96,12 +96,8 @@ class Sources:
         if blob.cast is not None:
             return self._copy_cast(blob, dst, progress, start, n, crc)
         if blob.parts is not None:
-            pos = 0
-            for part in blob.parts:
-                lo, hi = max(start, pos), min(start + n, pos + part.nbytes)
-                if lo < hi:
-                    crc = self._copy(part, dst, progress, lo - pos, hi - lo, crc)
-                pos += part.nbytes
+            for part, p_start, p_len in _part_ranges(blob, start, n):
+                crc = self._copy(part, dst, progress, p_start, p_len, crc)
             return crc
         if blob.data is not None or blob.make is not None or is_url(blob.path):
             if blob.data is not None:
@@ -176,12 +172,8 @@ class Sources:
         if blob.parts is not None or blob.make is not None or is_url(blob.path):
             out = bytearray()
             if blob.parts is not None:
-                pos = 0
-                for part in blob.parts:
-                    lo, hi = max(start, pos), min(start + length, pos + part.nbytes)
-                    if lo < hi:
-                        out += self.read(part, lo - pos, hi - lo)
-                    pos += part.nbytes
+                for part, p_start, p_len in _part_ranges(blob, start, length):
+                    out += self.read(part, p_start, p_len)
             elif blob.make is not None:
                 out += blob.make(self)[start:start + length]
             else:
@@ -195,6 +187,16 @@ class Sources:
         while pos < length:
             pos += _pread(self.fd(blob.path), view[pos:], blob.offset + start + pos, blob.path)
         return bytes(out)
+
+
+def _part_ranges(blob: Blob, start: int, n: int) -> Iterator[tuple[Blob, int, int]]:
+    """(part, start in it, length) of the parts behind blob bytes [start, start+n)."""
+    pos = 0
+    for part in blob.parts or ():
+        lo, hi = max(start, pos), min(start + n, pos + part.nbytes)
+        if lo < hi:
+            yield part, lo - pos, hi - lo
+        pos += part.nbytes
 
 
 def _write_behind(fd: int, n: int) -> None:
