@@ -53,4 +53,12 @@ def copy_to(src: Path, folder: Path, name: str | None = None) -> Path:
 def tree_lines(screen: MainScreen) -> list[str]:
     """The module tree as shown: one plain label per visible line."""
     tree = screen.query_one(ModuleTree)
-    return [str(line.node.label) for line in tree._tree_lines]
+    return [str(tree.label_of(line.node)) for line in tree._tree_lines]
+
+
+async def settled(pilot: Pilot) -> None:
+    """Until the workers started by the last keys (the filter's walk) are done and their
+    results shown."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()

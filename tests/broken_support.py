@@ -173,7 +173,7 @@ def _cases() -> dict[str, tuple[Callable[[Path], Path], int, str | None]]:
         "index_missing_shard": (_index_missing_shard, 1, "missing"),
         "index_invalid_json": (lambda d: _write(d / "model.safetensors.index.json", b"{nope"), 1,
                                "not valid JSON"),
-        "dir_without_models": (_empty_dir, 1, "directory without"),
+        "dir_without_models": (_empty_dir, 1, "folder without model files"),
         "missing_path": (lambda d: d / "no_such_model.pth", 1, "no such file"),
         "parent_is_a_file": (lambda d: _write(d / "afile", b"x") / "model.pth", 1, "Not a directory"),
         "fifo": (_fifo, 1, "not a regular file"),

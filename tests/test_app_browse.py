@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_support import SIZE, loaded, sync, tree_lines
+from app_support import SIZE, loaded, settled, sync, tree_lines
 from textual.widgets import Input
 from torch_models import (
     build_article_full_model,
@@ -67,30 +67,29 @@ async def test_moving_fills_side_pane_with_parameters_and_buffers(files):
 
 
 def shown_columns(screen: MainScreen) -> list[str]:
-    """Labels of the table's columns that fit in its pane without scrolling."""
-    table, room, shown = screen.table, screen.table.content_size.width, []
-    for column in table.columns.values():
-        room -= column.get_render_width(table)
-        if room < 0:
-            break
-        shown.append(str(column.label))
-    return shown
+    """Keys of the table's columns, laid out for its pane (all of them fit by construction:
+    the header line below checks they are drawn)."""
+    return [c.key for c in screen.table.layout_columns]
 
 
 @sync
-async def test_small_terminal_table_shows_trainable_name_and_shape(files):
+async def test_small_terminal_table_shows_every_column(files):
     app = ModelTreeApp(str(files["article"]))
     async with app.run_test(size=SIZE) as pilot:  # 80 x 24
         screen = await loaded(pilot)
         await pilot.press("down")  # sequential: "1.num_batches_tracked" is a long name
-        assert shown_columns(screen)[:3] == ["train", "name", "shape"]  # short labels here
-        assert str(screen.table.get_row_at(0)[2]) == "[16,1,5,5]"
-        await pilot.press("end")
-        assert shown_columns(screen) == ["train", "name", "shape", "dtype", "numel"]  # no notes
+        assert shown_columns(screen) == ["mark", "name", "shape", "dtype", "numel"]
+        header = screen.table.line_text(0)
+        assert header.split() == ["name", "shape", "dtype", "numel"]  # the mark: a glyph
+        first = screen.table.line_text(1)
+        assert first.split() == ["○", "0.weight", "[16,1,5,5]", "f32", "400"]  # compact forms
+        assert "…" in screen.table.line_text(7) and "tracked" in screen.table.line_text(7)  # elided in the middle
+        assert "· buffer" in screen.table.border_subtitle  # the compact marks, explained
         await pilot.resize_terminal(200, 50)
         await pilot.pause()
-        assert shown_columns(screen) == ["trainable", "name", "shape", "dtype", "numel"]
-        assert str(screen.table.get_row_at(0)[2]) == "[10, 576]"
+        assert screen.table.line_text(0).split() == ["trainable", "name", "shape", "dtype",
+                                                     "numel"]
+        assert screen.table.line_text(7).split()[:2] == ["buffer", "1.num_batches_tracked"]
 
 
 @sync
@@ -111,6 +110,7 @@ async def test_filter_shows_matches_with_ancestors_and_escape_restores(files):
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press(*"conv")  # class names match too, case-insensitive
+        await settled(pilot)  # (matched off the UI thread)
         assert tree_lines(screen) == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448",
                                    "○ 0 Conv2d 416", "○ layer1 Sequential 12.9K",
                                    "○ 0 Conv2d 12.8K", "○ layer2 Sequential 18.6K",
@@ -121,6 +121,7 @@ async def test_filter_shows_matches_with_ancestors_and_escape_restores(files):
         await pilot.press("down", "down")
         assert screen.mtree.module.name == "layer1.0"
         await pilot.press("slash", "escape")
+        await settled(pilot)
         assert tree_lines(screen)[:2] == ["◐ (root) ConvNet 37.7K", "○ sequential Sequential 448"]
         assert "● fc Linear 5.8K" in tree_lines(screen)
         assert screen.mtree.module.name == "layer1.0"  # the selection survives
@@ -254,10 +255,10 @@ async def test_every_action_is_in_the_command_palette(files):
         screen = await loaded(pilot)
         provider = ModelCommands(app.screen)
         titles = [hit.text async for hit in provider.discover()]
-        # undo/redo apply only after an edit, values only to checkpoints, the filter's
-        # matches while filtering; the rest apply now
+        # undo/redo apply only after an edit, values only to checkpoints, inspect only on a
+        # focused table row, the filter's matches while filtering; the rest apply now
         expected = [t for a, (t, _) in COMMANDS.items()
-                    if a not in ("undo", "redo", "values", "toggle_matches")]
+                    if a not in ("undo", "redo", "values", "inspect", "toggle_matches")]
         assert titles == expected
         hits = [hit async for hit in provider.search("freeze sub")]
         assert hits and str(hits[0].match_display) == "Freeze subtree"
@@ -281,6 +282,7 @@ async def test_names_from_the_file_are_never_markup(tmp_path):
         assert names == ["[red]a[/].w", "b[/].w", "c.w"]
         assert "[red]a[/]" in tree_lines(screen)[1]
         await pilot.press("slash", "[", "/")  # a filter that is bad markup
+        await settled(pilot)
         assert screen.mtree.match_count == 2
         await pilot.press("escape", "tab", "space")
         assert screen.mf.parameters()[0].requires_grad is False
@@ -297,7 +299,7 @@ async def test_slash_then_fast_typing_all_lands_in_the_filter(files):
         # all queued before any is handled, as when a terminal delivers "/conv" at once
         for key, char in (("slash", "/"), ("c", "c"), ("o", "o"), ("n", "n"), ("v", "v")):
             app.post_message(events.Key(key, char))
-        await pilot.pause()
+        await settled(pilot)
         assert app.query_one("#filter", Input).value == "conv"
         assert screen.mtree.match_count == 3 and not screen.showing_values
 

@@ -124,4 +124,4 @@ def test_cli_headless_without_a_file_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--print"])
     assert exit_.value.code == 2
-    assert "FILE is needed" in capsys.readouterr().err
+    assert "a file is required" in capsys.readouterr().err

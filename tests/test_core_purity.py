@@ -72,3 +72,33 @@ def test_no_textual_import_in_core_sources():
     for path in (ROOT / "tui" / "core").rglob("*.py"):
         text = path.read_text()
         assert "import textual" not in text and "from textual" not in text, path
+
+
+@pytest.mark.parametrize("sample", ["entire_model.pth", "checkpoint.pth", "transformer.safetensors"])
+def test_value_reader_never_imports_torch_or_textual(sample):
+    code = (
+        "from tui.core.read.reader import open_model\n"
+        "from tui.core.values.source import ModelValues\n"
+        f"mf = open_model({str(SAMPLES / sample)!r})\n"
+        "with ModelValues(mf, chunk_bytes=256) as mv:\n"
+        "    for t in mf.tensors:\n"
+        "        mv.stats(t)\n"
+        "        mv.reader.read(mv.view(t))\n"
+        "        assert t.dtype != 'float32' or mv.stats(t, finite_only=True).finite\n"
+    )
+    loaded = _modules_after(code)
+    assert "torch" not in loaded
+    assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
+
+
+def test_headless_stats_cli_never_imports_torch_or_textual():
+    code = (
+        "import io, contextlib\n"
+        "from tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main([{str(SAMPLES / 'entire_model.pth')!r}, '--stats', '--json']) == 0\n"
+        f"    assert main([{str(SAMPLES / 'entire_model.pth')!r}, '--check-finite']) == 0\n"
+    )
+    loaded = _modules_after(code)
+    assert "torch" not in loaded
+    assert not any(m.startswith("textual") for m in loaded)

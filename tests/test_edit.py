@@ -10,7 +10,8 @@ import pytest
 import torch_models as tm
 
 from tui.core.edit import Editor
-from tui.core.read.build import ancestors_union, rollup
+from tui.core.model import ancestors_union
+from tui.core.read.build import rollup
 from tui.core.read.reader import open_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"

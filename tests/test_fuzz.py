@@ -282,3 +282,69 @@ def test_guard_accepts_ordinary_pickles(value, protocol):
 
     data = pickle.dumps([value, value], protocol=protocol)  # the second is a memo reference
     assert check_pickle(data + b"trailing bytes") == len(data)
+
+
+# -- safetensors headers and indexes: every field of every type --------------------------------
+_json_any = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+    | st.sampled_from([1.5, 1e999, -1e999, 2.0**64]) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8)
+_dtype = st.sampled_from(["F32", "F16", "I64", "BOOL", "U8", "F4", "X9", ""]) | _json_any
+_offsets = st.lists(st.integers(-4, 80) | _json_any, min_size=0, max_size=3)
+_shape = st.lists(st.integers(-2, 6) | _json_any, max_size=3) | _json_any
+_entry = st.fixed_dictionaries({}, optional={"dtype": _dtype, "shape": _shape,
+                                              "data_offsets": _offsets, "extra": _json_any})
+_header = st.dictionaries(st.text(max_size=5), _entry | _json_any, max_size=4).map(dict) \
+    | st.dictionaries(st.just("__metadata__"), _json_any, max_size=1)
+
+
+def _st_file(header: object, data_len: int) -> bytes:
+    raw = json.dumps(header, allow_nan=True).encode()
+    return struct.pack("<Q", len(raw)) + raw + b"\x00" * data_len
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(_header, st.integers(0, 64))
+def test_safetensors_header_fields_are_validated(header, data_len):
+    """Any header: opens (every entry an int range inside the file, sizes matching, no
+    overlaps) or a one-line ModelFileError; never OverflowError/TypeError/silent truncation."""
+    from tui.core.read.safetensors import read_header
+
+    path = _workdir() / "h.safetensors"
+    path.write_bytes(_st_file(header, data_len))
+    try:
+        entries, meta = read_header(str(path))
+    except ModelFileError as e:
+        assert "\n" not in str(e)
+        return
+    size = path.stat().st_size
+    spans = sorted((e.offset, e.offset + e.nbytes) for e in entries)
+    for e in entries:
+        spec = header[e.name]
+        assert all(type(x) is int for x in spec["data_offsets"]) and e.offset + e.nbytes <= size
+    assert all(b <= c or a == b for (a, b), (c, _) in zip(spans, spans[1:], strict=False))
+    assert all(isinstance(v, str) for v in meta.values())
+
+
+@pytest.mark.parametrize("offsets", [[0, 1e999], [0, 1.5], [0.0, 4], [True, 4], ["0", "4"], [0, 4, 8]])
+def test_safetensors_float_and_odd_offsets_are_refused(offsets):
+    from tui.core.read.safetensors import read_header
+
+    path = _workdir() / "o.safetensors"
+    path.write_bytes(_st_file({"w": {"dtype": "F32", "shape": [1], "data_offsets": offsets}}, 8))
+    with pytest.raises(ModelFileError, match="data_offsets"):
+        read_header(str(path))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.sampled_from(["weight_map", "metadata", "x"]),
+                       _json_any | st.dictionaries(st.text(max_size=3), _json_any, max_size=3),
+                       max_size=3))
+def test_index_fields_are_validated(doc):
+    d = _workdir() / "idx"
+    d.mkdir(exist_ok=True)
+    (d / "model.safetensors.index.json").write_text(json.dumps(doc, allow_nan=True))
+    assert check_file(str(d / "model.safetensors.index.json")) in ("ok", "error")

@@ -81,7 +81,7 @@ def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
 
 def test_graph_sees_lazy_imports():
     g = graph()
-    assert "tui.core.read.reader" in g and "tui.core.read.scan" in g["tui.core.read.reader"]
+    assert "tui.core.read.loading" in g and "tui.core.read.scan" in g["tui.core.read.loading"]
     # tui.cli imports the app inside main(): the parser must see it.
     assert "tui.app" in g["tui.cli"]
 

@@ -34,13 +34,17 @@ async def _steady(pilot) -> None:
     await pilot.pause()
 
 
-def test_main_screen(snap_compare, here):
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_main_screen(snap_compare, here, size):
+    """The smallest terminal and a roomy one: the table shows mark, name, shape, dtype and
+    numel in both (short forms at 80 columns)."""
+
     async def run_before(pilot) -> None:
         await _steady(pilot)
         await pilot.press("down", "space", "down", "right")
         await _steady(pilot)
 
-    assert snap_compare(ModelTreeApp("entire_model.pth"), terminal_size=SIZE,
+    assert snap_compare(ModelTreeApp("entire_model.pth"), terminal_size=size,
                         run_before=run_before)
 
 

@@ -13,10 +13,10 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main_screen import MainScreen
-from tui.screens.quit import QuitScreen
 from tui.widgets.module_tree import ModuleTree
+
+# Dialogs (help, quit) are imported when first opened: the first frame doesn't need them.
 
 
 class ModelTreeApp(App[None]):
@@ -66,10 +66,13 @@ class ModelTreeApp(App[None]):
 
     def key_rows(self) -> list[tuple[str, str]]:
         """(key, what it does) for the help screen, as currently bound."""
+        from tui.screens.help import key_rows
+
         return key_rows(self.keys_for)
 
     def action_help(self) -> None:
         from tui.core.write.freeze_plan import load_snippet, plan_snippet
+        from tui.screens.help import HelpScreen
 
         mf = self.main.mf
         plan = os.path.basename(mf.freeze_plan) if mf is not None and mf.freeze_plan else None
@@ -83,6 +86,8 @@ class ModelTreeApp(App[None]):
             self.exit(return_code=0 if self.main.load_error is None else 1)
             return
 
+        from tui.screens.quit import QuitScreen
+
         async def chosen(choice: str | None) -> None:
             if choice == "quit":
                 self.exit()
@@ -90,7 +95,8 @@ class ModelTreeApp(App[None]):
                 await self.main.action_save(then_quit=True)
 
         # Counted against the last save (or the opened file before any save).
-        await self.push_screen(QuitScreen([name for name, _, _ in editor.unsaved()]), chosen)
+        await self.push_screen(QuitScreen([name for name, _, _ in editor.unsaved()],
+                                          editor.surgery_unsaved), chosen)
 
 
 def run_app(path: str | None, key: str | None = None) -> int:

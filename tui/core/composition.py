@@ -104,7 +104,7 @@ def largest_tensors(mf: ModelFile, limit: int = 100, buffers: bool = True) -> li
 def makeups(root: ModuleNode) -> dict[int, Makeup]:
     """Makeup of every module at once (id(node) → Makeup), O(model × distinct dtypes):
     for a view that shows them on every row. Tied tensors count once per subtree."""
-    from tui.core.read.build import ancestors_union
+    from tui.core.model import ancestors_union
 
     nodes = list(root.walk())
     acc: dict[int, tuple[Counter[str], Counter[str], Counter[str], Counter[str]]] = {

@@ -1,4 +1,5 @@
-"""requires_grad edits with undo/redo and incrementally maintained counts.
+"""requires_grad edits with undo/redo and incrementally maintained counts; checkpoint
+surgery (rename, drop, extract, cast: tui.core.surgery) on the same undo stack.
 
 Each edit touches only the nodes on its tensors' ancestor chains, so freezing
 one layer costs O(depth), and freezing a subtree O(subtree size + depth).
@@ -11,8 +12,8 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo
-from tui.core.read.build import ancestors_union
+from tui.core.model import Counts, ModelFile, ModuleNode, TensorInfo, ancestors_union
+from tui.core.surgery import Surgery, check
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Edit:
     label: str
     changes: list[tuple[TensorInfo, bool | None, bool | None]]  # tensor, before, after
     nodes: list[ModuleNode] = field(default_factory=list)  # whose counts it moves (set on apply)
+    surgery: tuple[Surgery, Surgery] | None = None  # before, after (surgery edits only)
 
 
 class Editor:
@@ -29,6 +31,8 @@ class Editor:
         self._redo: list[Edit] = []
         self._baseline: dict[int, bool | None] = {id(t): t.requires_grad for t in mf.tensors}
         self._differs = 0  # tensors whose flag differs from the baseline
+        self.surgery = Surgery()
+        self._saved_surgery = self.surgery
         self._off: dict[int, TensorInfo] = {}  # those tensors (mark_saved: O(changed))
         # id(tensor) → (its one owner, numel), for the per-tensor loop of _apply.
         self._single: dict[int, tuple[ModuleNode, int]] = {
@@ -37,7 +41,7 @@ class Editor:
     # -- queries -----------------------------------------------------------------
     @property
     def dirty(self) -> bool:
-        return self._differs > 0
+        return self._differs > 0 or self.surgery != self._saved_surgery
 
     @property
     def can_undo(self) -> bool:
@@ -120,6 +124,50 @@ class Editor:
         verb = "unfreeze" if value else "freeze"
         return self.set_tensors(self.matching(pattern), value, f"{verb} {pattern}")
 
+    def names(self) -> list[str]:
+        """Every tensor name a state_dict of the model part would hold (tied: each name)."""
+        return [n for t in self.mf.tensors for n in t.names]
+
+    def set_surgery(self, new: Surgery, label: str) -> Edit | None:
+        """Replace the surgery (validated against the model's names; raises SurgeryError)."""
+        if new == self.surgery:
+            return None
+        check(new, self.names())
+        edit = Edit(label, [], surgery=(self.surgery, new))
+        self._apply(edit, forward=True)
+        self._undo.append(edit)
+        self._redo.clear()
+        return edit
+
+    def rename(self, old: str, new: str) -> Edit | None:
+        return self.set_surgery(self.surgery.with_rename(old, new), f"rename {old}={new}")
+
+    def drop(self, pattern: str) -> Edit | None:
+        return self.set_surgery(self.surgery.with_drop(pattern), f"drop {pattern}")
+
+    def restore(self, pattern: str) -> Edit | None:
+        return self.set_surgery(self.surgery.without_drop(pattern), f"restore {pattern}")
+
+    def extract(self, prefix: str | None) -> Edit | None:
+        return self.set_surgery(self.surgery.with_extract(prefix),
+                                f"extract {prefix}" if prefix else "whole model")
+
+    def cast(self, dtype: str | None) -> Edit | None:
+        return self.set_surgery(self.surgery.with_dtype(dtype), f"cast to {dtype or 'as stored'}")
+
+    def apply_surgery(self, s: Surgery, label: str = "apply") -> Edit | None:
+        """Add every part of `s` (a proposed fix) to the current surgery, as one edit."""
+        cur = self.surgery
+        for old, new in s.renames:
+            cur = cur.with_rename(old, new)
+        for p in s.drops:
+            cur = cur.with_drop(p)
+        if s.extract:
+            cur = cur.with_extract(s.extract)
+        if s.dtype:
+            cur = cur.with_dtype(s.dtype)
+        return self.set_surgery(cur, label)
+
     def undo(self) -> Edit | None:
         if not self._undo:
             return None
@@ -143,6 +191,16 @@ class Editor:
             self._baseline[key] = t.requires_grad
         self._off.clear()
         self._differs = 0
+        self._saved_surgery = self.surgery
+
+    @property
+    def surgery_unsaved(self) -> list[str]:
+        """The rename/drop/extract/cast edits not in any saved file yet, as phrases."""
+        return self.surgery.describe() if self.surgery != self._saved_surgery else []
+
+    def mark_surgery_saved(self) -> None:
+        """The surgery went into a saved file (any format applies it)."""
+        self._saved_surgery = self.surgery
 
     def affected(self, edit: Edit) -> list[ModuleNode]:
         """Nodes whose counts the edit moved (found while applying it, not walked again)."""
@@ -154,6 +212,8 @@ class Editor:
         to that module's delta; deltas then flow up a level at a time, so each ancestor is
         touched once (a walk per tensor made freezing a 300-deep chain O(tensors x depth)).
         Only the trainable/frozen/unknown fields move: numel, bytes and tensor counts stay."""
+        if edit.surgery is not None:
+            self.surgery = edit.surgery[1 if forward else 0]
         baseline, single, off = self._baseline, self._single, self._off
         levels: dict[int, dict[int, tuple[ModuleNode, Counts]]] = {}  # depth → id(node) → delta
         touched: dict[int, ModuleNode] = {}

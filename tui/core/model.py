@@ -9,6 +9,7 @@ anything in the file that would run code under a plain `torch.load`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +55,18 @@ class StorageRef:
         return int(self.numel * DTYPE_SIZES.get(self.dtype, 1))
 
 
+@dataclass(frozen=True)
+class QParams:
+    """How a quantized tensor's integers map to reals: (q - zero_point) * scale."""
+
+    scheme: str  # per_tensor_affine, per_channel_affine, …
+    scale: float | None = None  # per-tensor schemes
+    zero_point: int | None = None
+    axis: int | None = None  # per-channel schemes: one scale per index along `axis`
+    scales: TensorInfo | None = None
+    zero_points: TensorInfo | None = None
+
+
 @dataclass(eq=False)
 class TensorInfo:
     """One tensor object. Tied weights are one TensorInfo with several names."""
@@ -68,10 +81,12 @@ class TensorInfo:
     storage_offset: int = 0
     stride: tuple[int, ...] = ()
     quantized: str | None = None  # qscheme for quantized tensors
+    qparams: QParams | None = None  # scale and zero point(s) of a quantized tensor
     note: str = ""  # e.g. "uninitialized (lazy)"
     original_requires_grad: bool | None = None  # as on disk, for dirty tracking
     uid: int = 0  # index in ModelFile.tensors
     param_index: int = -1  # creation order of its Parameter in the pickle (ParamRec.index); -1: none
+    layout: str = "strided"  # sparse_coo/csr/csc/bsr/bsc, nested, numpy (bytes in the pickle)
     inferred: bool = False  # kind guessed from name/dtype (a file without architecture)
 
     @property
@@ -233,3 +248,15 @@ class ModelFile:
 
     def buffers(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.kind == "buffer"]
+
+
+def ancestors_union(owners: Iterable[ModuleNode]) -> list[ModuleNode]:
+    """Every node on the owners' paths to the root, each once (a pure tree walk: the
+    editor uses it without importing the read layer)."""
+    out: dict[int, ModuleNode] = {}
+    for node in owners:
+        n: ModuleNode | None = node
+        while n is not None and id(n) not in out:
+            out[id(n)] = n
+            n = n.parent
+    return list(out.values())

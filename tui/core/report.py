@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TextIO
 
 from tui.core.composition import devices
 from tui.core.model import ModelFile, TensorInfo, ValueNode
@@ -20,6 +21,8 @@ def _tensor(t: TensorInfo, extra: dict | None = None) -> dict[str, Any]:
         d["quantized"] = t.quantized
     if t.note:
         d["note"] = t.note
+    if t.layout != "strided":
+        d["layout"] = t.layout
     if t.inferred:
         d["inferred"] = True  # told from its name or dtype: the file has no architecture
     if extra:
@@ -67,3 +70,32 @@ def to_json(mf: ModelFile) -> dict[str, Any]:
                       "where": w.where} for w in mf.warnings],
         "values": _values(mf.values),
     }
+
+
+def write_json(doc: dict, out: TextIO) -> None:
+    """One top-level key per line, lists one item per line. Each line goes through the
+    C encoder; json.dump(indent=...) would use the pure-Python one (5x slower on 10k tensors)."""
+    out.write("{\n")
+    last = len(doc) - 1
+    line = _line_encoder()
+    for i, (k, v) in enumerate(doc.items()):
+        end = ",\n" if i < last else "\n"
+        if isinstance(v, list) and v:
+            out.write(f" {json.dumps(k)}: [\n  ")
+            out.write(",\n  ".join(map(line, v)))
+            out.write(f"\n ]{end}")
+        else:
+            out.write(f" {json.dumps(k)}: {json.dumps(v)}{end}")
+    out.write("}\n")
+
+
+def _line_encoder():
+    """json.dumps without its per-call set-up (it builds a C encoder each call: a third of
+    the cost of 15,000 one-line items). Same output as json.dumps with default settings."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    enc = json.JSONEncoder()
+    c = make({}, enc.default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
+             False, False, True)
+    return lambda obj: "".join(c(obj, 0))

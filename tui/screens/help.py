@@ -26,7 +26,7 @@ NAVIGATION = (
 
 REMAP = ("Set MODELTREE_KEYS to change keys, e.g. MODELTREE_KEYS='save=ctrl+s;toggle=x,enter'. "
          "Ids: toggle, toggle_tensor, freeze, unfreeze, freeze_others, toggle_matches, undo, "
-         "redo, save, open, filter, expand, collapse, values, help, quit.")
+         "redo, save, open, filter, expand, collapse, values, rename, drop, extract, help, quit.")
 PLAN = ("A state_dict or safetensors file can't store requires_grad. Tick 'also write the "
         "freeze plan' when saving: a small JSON beside the weights (weights.pth → "
         "weights.freeze.json) says which tensors are trainable. modeltree reads it back when "

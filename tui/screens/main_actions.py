@@ -6,16 +6,18 @@ A mixin, so main_screen.py stays about browsing; it uses the screen's widgets an
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
 from tui.core import human
 from tui.core.edit import Edit
 from tui.core.model import ModuleNode
-from tui.screens.open_file import OpenFileScreen
-from tui.screens.quit import QuitScreen
 from tui.widgets.filter_bar import FilterBar
-from tui.widgets.module_tree import matches
+from tui.widgets.info_bar import InfoBar
+from tui.widgets.module_tree import run_filter
+from tui.widgets.node_info import NodeInfo
+from tui.widgets.warning_banner import WarningBanner
 
 if TYPE_CHECKING:
     from tui.screens.main_screen import MainScreen
@@ -50,16 +52,14 @@ class MainActions:
     """Mixed into MainScreen."""
 
     # -- every filter match at once ---------------------------------------------
-    def filter_pattern(self: MainScreen) -> str:
-        return self.query_one(FilterBar).value.strip() if self.filtering else ""
-
     def matching_modules(self: MainScreen) -> list[ModuleNode]:
-        """The modules the tree's filter matches now (the tree's own matching function)."""
-        pattern = self.filter_pattern()
+        """The modules the filter matches now: the tree's own walk, run here at once (the
+        tree's worker may still be on the previous keystroke's pattern)."""
+        pattern = self.filter_pattern if self.filtering else ""
         if not pattern or self.mf is None or self.mf.root is None:
             return []
-        root = self.mf.root
-        return [n for n in root.walk() if n is not root and matches(n, pattern)]
+        result = run_filter(self.mf.root, pattern)
+        return result.matches if result is not None else []
 
     def action_toggle_matches(self: MainScreen) -> None:
         """Anything trainable (or unknown) among the matches → freeze them all, else unfreeze;
@@ -77,7 +77,7 @@ class MainActions:
         tensors = [t for t in seen.values() if t.can_require_grad]  # type: ignore[attr-defined]
         value = bool(tensors) and all(t.requires_grad is False for t in tensors)
         verb = "unfreeze" if value else "freeze"
-        pattern = self.filter_pattern()
+        pattern = self.filter_pattern
         label = f"{verb} {human.plural(len(mods), 'module')} matching “{pattern}”"
         edit = self.editor.set_tensors(tensors, value, label)
         self._edited(edit, f"the {human.plural(len(mods), 'matching module')} "
@@ -92,7 +92,30 @@ class MainActions:
             self.say(reach_message(edit, names), title="Tied weights", timeout=6)
 
     # -- another file -------------------------------------------------------------
+    def open_path(self: MainScreen, path: str, key: str | None = None) -> None:
+        """Read `path` in the load worker; its Loaded replaces whatever was shown."""
+        from tui.core.errors import public
+
+        self.path, self.key, self.shown_path = path, key, public(path)
+        self.app.path = path  # type: ignore[attr-defined]
+        self.mf = self.editor = self.load_error = None
+        self.remove_class("-failed", "-model")
+        self.filtering = self.showing_values = False
+        self.query_one(FilterBar).value = ""
+        self.filter_pattern = ""
+        self.dirty = self.can_undo = self.can_redo = False
+        self.query_one(WarningBanner).remove_class("-shown")
+        self.query_one(NodeInfo).update("")
+        self.mtree.clear()
+        self.mtree.loading = True
+        self.query_one(InfoBar).show(self.shown_path, None, state="reading…")
+        self.refresh_bindings()
+        gc.unfreeze()  # the last model may go now (show_model freezes the next one)
+        self.load()
+
     async def action_open(self: MainScreen) -> None:
+        from tui.screens.quit import QuitScreen
+
         if self.editor is None or not self.editor.dirty:
             self.pick_file()
             return
@@ -104,9 +127,12 @@ class MainActions:
                 await self.action_save(then=self.pick_file)
 
         names = [name for name, _, _ in self.editor.unsaved()]
-        await self.app.push_screen(QuitScreen(names, leave="Open another file"), chosen)
+        await self.app.push_screen(QuitScreen(names, self.editor.surgery_unsaved,
+                                              leave="Open another file"), chosen)
 
     def pick_file(self: MainScreen) -> None:
+        from tui.screens.open_file import OpenFileScreen
+
         start = os.path.dirname(os.path.abspath(self.path)) if self.path else os.getcwd()
 
         def chosen(path: str | None) -> None:

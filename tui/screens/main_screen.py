@@ -22,15 +22,14 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Tree
 
-from tui.commands import ModelCommands
 from tui.core import human
-from tui.core.edit import Edit, Editor
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.model import ModelFile, ModuleNode, ValueNode
-from tui.screens.error import ErrorScreen
+from tui.screens.edit_actions import EditActions
+from tui.screens.filter_actions import FilterActions
 from tui.screens.main_actions import MainActions
-from tui.screens.save_dialog import SaveDialog
-from tui.screens.save_text import TICK_PLAN, SaveChoices, lost_flags_warning
+from tui.screens.save_text import SaveChoices
+from tui.screens.surgery_actions import SURGERY_ACTIONS, SURGERY_BINDINGS, SurgeryActions
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import ModuleTree
@@ -42,15 +41,30 @@ from tui.widgets.warning_banner import WarningBanner
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from textual.command import Provider
+
+    from tui.core.edit import Editor
+    from tui.core.values.source import ValueCache
     from tui.core.write.save import SaveResult
 
-MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter"}
+# First frame first: the editor, the dialogs, the palette's provider and the reader are
+# imported when first needed (after the first paint), not with this module.
 
 
-class MainScreen(MainActions, Screen[None]):
+def _commands() -> type[Provider]:
+    from tui.commands import ModelCommands
+
+    return ModelCommands
+
+
+MODEL_ACTIONS = {"toggle", "freeze", "unfreeze", "freeze_others", "expand", "collapse", "filter",
+                 "sort", "largest"}
+
+
+class MainScreen(EditActions, FilterActions, SurgeryActions, MainActions, Screen[None]):
     """Header, module tree (or a file's plain values), side pane, footer."""
 
-    COMMANDS = {ModelCommands}
+    COMMANDS = {_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # see app.tcss
     BINDINGS = [
         # Space: a table row's tensor while the table has focus, else the module's subtree.
@@ -68,8 +82,13 @@ class MainScreen(MainActions, Screen[None]):
         Binding("e", "expand", "Expand all", id="expand", show=False),
         Binding("c", "collapse", "Collapse all", id="collapse", show=False),
         Binding("v", "values", "Values", id="values"),
+        Binding("t", "sort", "Sort", id="sort", show=False),
+        Binding("L", "largest", "Largest", id="largest", show=False),
+        Binding("i", "inspect", "Inspect", id="inspect", show=False),  # (enter too; 80 columns)
+        Binding("H", "health", "Health", id="health", show=False),
         Binding("m", "toggle_matches", "Freeze/unfreeze matches", id="toggle_matches"),
         Binding("o", "open", "Open", id="open", show=False),
+        *SURGERY_BINDINGS,  # r rename, d drop/restore, x extract (screens/surgery_actions.py)
     ]
 
     showing_values = var(False, bindings=True)  # the values tree instead of the modules
@@ -81,19 +100,22 @@ class MainScreen(MainActions, Screen[None]):
     class Loaded(Message):
         """The read is over: the model, or the one-line reason it could not be opened."""
 
-        def __init__(self, path: str, mf: ModelFile | None, error: str | None = None) -> None:
+        def __init__(self, path: str, mf: ModelFile | None, error: str | None = None,
+                     choices: list[str] | None = None) -> None:
             super().__init__()
             self.path, self.mf, self.error = path, mf, error
+            self.choices = choices or []  # a folder of several model files: pick one
 
-    def __init__(self, path: str | None, key: str | None = None) -> None:
-        """`path` None: no file yet, the open-file screen comes first."""
+    def __init__(self, path: str | None, key: str | None = None) -> None:  # None: pick one
         super().__init__()
         self.path, self.key = path or "", key
+        self.shown_path = public(self.path)  # a URL without credentials or query
         self.save_memory: dict[str, SaveChoices] = {}  # the save dialog's choices, by file
         self.mf: ModelFile | None = None
         self.editor: Editor | None = None
         self.load_error: str | None = None
         self._pane = "tree"  # which pane space acts on (survives the command palette)
+        self.value_cache: ValueCache | None = None  # statistics per tensor (tensor_view.py)
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="info")
@@ -125,46 +147,46 @@ class MainScreen(MainActions, Screen[None]):
     def on_mount(self) -> None:
         self.mtree.border_title = "modules"
         self.set_focus(self.mtree)
-        if self.path:
-            self.open_path(self.path, self.key)
-        else:
-            self.query_one(InfoBar).show("", None, state="no file open (o opens one)")
-            self.pick_file()
-
-    def open_path(self, path: str, key: str | None = None) -> None:
-        """Read `path` in the worker; its Loaded replaces whatever was shown."""
-        self.path, self.key = path, key
-        self.mf = self.editor = self.load_error = None
-        self.remove_class("-failed", "-model")
-        self.filtering = self.showing_values = False
-        self.query_one(FilterBar).value = ""
-        self.dirty = self.can_undo = self.can_redo = False
-        self.query_one(WarningBanner).remove_class("-shown")
-        self.query_one(NodeInfo).update("")
-        self.mtree.clear()
+        if not self.path:  # started without a file
+            return self.pick_file()
         self.mtree.loading = True
-        self.query_one(InfoBar).show(path, None, state="reading…")
-        self.refresh_bindings()
-        gc.unfreeze()  # the last model may go now (show_model freezes the next one)
-        self.load()
+        self.query_one(InfoBar).show(self.shown_path, None, state="reading…")
+        # The reader's imports and the read start once the first frame is out: a thread
+        # importing modules holds the GIL the first paint needs.
+        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         from tui.core.read.reader import open_model
+        from tui.core.read.remote import set_progress
+        from tui.core.read.source import is_url
 
         path = self.path
+        if is_url(path):  # show what has been fetched while remote reads go on
+            set_progress(lambda n, r, _name: self.app.call_from_thread(self.show_fetched, n, r))
         try:
             self.post_message(self.Loaded(path, open_model(path, key=self.key)))
         except ModelFileError as err:
-            self.post_message(self.Loaded(path, None, str(err)))
+            self.post_message(self.Loaded(path, None, str(err), getattr(err, "choices", None)))
         except Exception as err:  # a reader bug: still one line, never a traceback
-            self.post_message(self.Loaded(path, None, f"{path}: unexpected "
+            self.post_message(self.Loaded(path, None, f"{self.shown_path}: unexpected "
                                                       f"{type(err).__name__}: {err}"))
+        finally:
+            set_progress(None)
+
+    def show_fetched(self, nbytes: int, requests: int) -> None:
+        """Progress of remote reads while a URL opens."""
+        if self.mf is None:
+            self.query_one(InfoBar).show(self.shown_path, None, state="reading… fetched "
+                                         f"{human.size(nbytes)} in {human.plural(requests, 'request')}")
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         if message.path != self.path:
             return  # a file the user has since left for another
+        if message.choices:
+            self._pick(message.choices, message.error or "")
+            return
         self.mtree.loading = False
         if message.mf is not None:
             self.show_model(message.mf)
@@ -173,14 +195,35 @@ class MainScreen(MainActions, Screen[None]):
         self.mtree.root.set_label(Text("the file could not be read", "dim"))
         self.mtree.root.allow_expand = False
         self.add_class("-failed")
-        self.query_one(InfoBar).show(self.path, None, state="could not be opened")
+        self.query_one(InfoBar).show(self.shown_path, None, state="could not be opened")
         self.query_one(NodeInfo).update(message.error or "")
+        from tui.screens.error import ErrorScreen
+
         self.app.push_screen(ErrorScreen("Could not open the file", message.error or ""))
+
+    def _pick(self, choices: list[str], why: str) -> None:
+        """A folder of several model files is not one model: ask which one to open."""
+        import os
+
+        from tui.screens.file_picker import FilePicker
+
+        def opened(path: str | None) -> None:
+            if path is None:
+                self._loaded(self.Loaded(self.path, None, why))
+                return
+            self.path = self.app.path = path
+            self.load()
+
+        folder = os.path.basename(self.path.rstrip(os.sep)) or self.path
+        self.app.push_screen(FilePicker(choices, f"{folder} holds {len(choices)} model files: "
+                                        "open which one?"), opened)
 
     def show_model(self, mf: ModelFile) -> None:
         # The model's objects live as long as the screen: keep the collector from re-scanning
         # them on every edit (a 10,000-tensor model has ~300,000 objects).
         gc.freeze()
+        from tui.core.edit import Editor
+
         self.mf, self.editor = mf, Editor(mf)
         self.set_class(mf.root is not None, "-model")
         self.query_one(WarningBanner).show(mf)
@@ -193,14 +236,14 @@ class MainScreen(MainActions, Screen[None]):
             self.mtree.show_model(mf.root)
             self._show_node(mf.root)
         self.showing_values = mf.root is None  # (a plain value: nothing else to show)
-        self.query_one(InfoBar).show(self.path, mf)
+        self.query_one(InfoBar).show(self.shown_path, mf)
         self.refresh_bindings()  # the model's keys apply now
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # let a process that runs several apps (tests) collect them
 
     def watch_dirty(self, dirty: bool) -> None:
-        self.query_one(InfoBar).show(self.path, self.mf, dirty)
+        self.query_one(InfoBar).show(self.shown_path, self.mf, dirty)
 
     def watch_showing_values(self, showing: bool) -> None:
         self.set_class(showing, "-values")
@@ -221,7 +264,10 @@ class MainScreen(MainActions, Screen[None]):
             return  # a highlight from the file shown before this one
         if node is not self.table.node:
             self.query_one(NodeInfo).show(node)
-            self.table.show(node)
+            if not self.table.largest:  # the largest view stays until L again
+                self.table.show(node)
+            else:
+                self.table.node = node
 
     @on(Tree.NodeHighlighted, "#values")
     def _value_highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -244,6 +290,8 @@ class MainScreen(MainActions, Screen[None]):
             return loaded and not self.showing_values and isinstance(self.focused, ParamTable)
         if action in MODEL_ACTIONS:
             return True if loaded and not self.showing_values else None
+        if action in SURGERY_ACTIONS:
+            return self.surgery_check(action)
         if action == "undo":
             return True if self.can_undo else None
         if action == "redo":
@@ -251,71 +299,25 @@ class MainScreen(MainActions, Screen[None]):
         if action == "save":
             return True if loaded else None
         if action == "toggle_matches":  # shown while a filter is typed in
-            return loaded and not self.showing_values and bool(self.filter_pattern())
+            return loaded and not self.showing_values and bool(self.filtering and self.filter_pattern)
+        if action in ("inspect", "health"):
+            if not loaded:  # (the tensor view brings numpy: imported once a model is shown)
+                return None
+            from tui.screens.tensor_view import tensor_actions
+
+            return tensor_actions(self, action, loaded)
         if action == "values":  # a checkpoint's other entries (epoch, optimizer, …)
             return loaded and self.mf is not None and self.mf.format == "checkpoint"
         return True
 
-    # -- edits ---------------------------------------------------------------
-    def _edited(self, edit: Edit | None, nothing: str, scope: ModuleNode | None = None) -> None:
-        """`scope`: the module the edit was asked for (tied tensors outside it are named)."""
-        if edit is None:
-            self.say(nothing, timeout=3)
-            return
-        assert self.editor is not None
-        self.tell_reach(edit, scope)
-        self.mtree.refresh_modules(self.editor.affected(edit))
-        self.table.refresh_flags([t for t, _, _ in edit.changes])
-        self.query_one(NodeInfo).show(self.mtree.module)
-        self.dirty = self.editor.dirty
-        self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
-
-    def action_toggle(self) -> None:
-        """The module's subtree; from the command palette, the pane that last had focus says."""
-        if self._pane == "table":
-            self.action_toggle_tensor()
-        elif (node := self.mtree.module) is not None and self.editor is not None:
-            self._edited(self.editor.toggle_subtree(node),
-                         f"{node.name or '(root)'} has no parameters", node)
-
-    def action_toggle_tensor(self) -> None:
-        if (t := self.table.tensor) is None or self.editor is None:
-            return
-        if t.kind == "buffer":
-            self.say(f"{t.name} is a buffer: buffers have no requires_grad", timeout=3)
-            return
-        self._edited(self.editor.toggle_tensor(t), f"{t.name}: {t.dtype} tensors can't require grad",
-                     self.table.node)
-
-    def action_freeze(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, False), "already frozen", node)
-
-    def action_unfreeze(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.set_subtree(node, True), "already trainable", node)
-
-    def action_freeze_others(self) -> None:
-        if (node := self.mtree.module) and self.editor:
-            self._edited(self.editor.freeze_all_except(node), "nothing to change")
-
-    def action_undo(self) -> None:
-        if self.editor and (edit := self.editor.undo()):
-            self._edited(edit, "")
-            self.say(f"undone: {edit.label}", timeout=2)
-
-    def action_redo(self) -> None:
-        if self.editor and (edit := self.editor.redo()):
-            self._edited(edit, "")
-            self.say(f"redone: {edit.label}", timeout=2)
+    # (edits, sort and the largest view: tui/screens/edit_actions.py)
 
     # -- tree ----------------------------------------------------------------
     def action_expand(self) -> None:
         if self.mtree.cursor_node is not None:
             left = self.mtree.expand_subtree(self.mtree.cursor_node)
             if left:
-                self.say(f"{human.plural(left, 'module')} left closed: too many to open at once",
-                         timeout=4)
+                self.say(f"{left:,} modules left closed: too many to open at once", timeout=4)
 
     def action_collapse(self) -> None:
         if self.mtree.cursor_node is not None:
@@ -324,26 +326,36 @@ class MainScreen(MainActions, Screen[None]):
     def action_values(self) -> None:
         self.showing_values = not self.showing_values
 
-    def action_filter(self) -> None:
-        self.filtering = True
-        self.set_focus(self.query_one(FilterBar))  # now, not after a refresh
-
+    # (filter: tui/screens/filter_actions.py)
     @on(FilterBar.Changed, "#filter")
     def _filter_changed(self, event: FilterBar.Changed) -> None:
-        if self.mf is not None and self.mf.root is not None:
-            self.mtree.apply_filter(self.mf.root, event.value.strip())
+        self.filter_changed(event.value)
 
     @on(FilterBar.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.set_focus(self.mtree)
+        self.filter_submitted()
 
     @on(FilterBar.Cleared)
     def _filter_cleared(self) -> None:
-        self.filtering = False
-        self.set_focus(self.mtree)
+        self.filter_cleared()
 
     def watch_filtering(self, filtering: bool) -> None:
         self.set_class(filtering, "-filtering")
+
+    # -- values (tui/screens/tensor_view.py, health_check.py) -------------------
+    @on(ParamTable.RowSelected, "#table")
+    def _row_chosen(self) -> None:
+        self.action_inspect()
+
+    def action_inspect(self) -> None:
+        from tui.screens.tensor_view import open_tensor_view
+
+        open_tensor_view(self)
+
+    def action_health(self) -> None:
+        from tui.screens.health_check import run_health_check
+
+        run_health_check(self)
 
     # -- saving --------------------------------------------------------------
     async def action_save(self, then_quit: bool = False,
@@ -351,10 +363,12 @@ class MainScreen(MainActions, Screen[None]):
         """`then`: what to do once nothing is unsaved (quit, open another file)."""
         if self.mf is None or self.mf.root is None or self.editor is None:
             return
+        # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
+        from tui.screens.save_dialog import SaveDialog
+
         memory = self.save_memory.setdefault(self.path, SaveChoices())
         edited = self.editor.dirty or bool(self.editor.changed())
-        # Awaited: the dialog has focus before the app takes the next key (see ModelTreeApp).
-        await self.app.push_screen(SaveDialog(self.mf, memory, edited),
+        await self.app.push_screen(SaveDialog(self.mf, self.editor.surgery, memory, edited),
                                    lambda result: self._saved(result, then_quit, then))
 
     def _saved(self, result: SaveResult | None, then_quit: bool,
@@ -362,15 +376,19 @@ class MainScreen(MainActions, Screen[None]):
         if result is None or self.editor is None or self.mf is None:
             return
         from tui.core.write.save import default_format, summary
+        from tui.screens.save_text import TICK_PLAN, lost_flags_warning
 
         # A full model keeps requires_grad; so does a whole checkpoint whose model is a module.
         kept = (result.format == "full" or result.plan_path is not None
                 or (result.format == "checkpoint" and default_format(self.mf) == "full"))
+        if result.surgery is not None and result.surgery.dtype != self.editor.surgery.dtype:
+            self._edited(self.editor.cast(result.surgery.dtype), "")  # the dialog's dtype: undoable
+        self.editor.mark_surgery_saved()
         if kept:
             self.editor.mark_saved()
         self.say(summary(self.editor, result, plan_hint=TICK_PLAN),
                  title=f"Saved {human.size(result.nbytes)}")
-        if not kept and self.editor.dirty:
+        if not kept and self.editor.unsaved():
             self.say(lost_flags_warning(result.format, default_format(self.mf) == "full"),
                      severity="warning", timeout=10)
         self.dirty = self.editor.dirty

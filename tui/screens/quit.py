@@ -23,17 +23,23 @@ class QuitScreen(Dialog[Choice]):
         Binding("escape,n", "choose('stay')", "Stay"),
     ]
 
-    def __init__(self, changed: list[str], leave: str = "Quit") -> None:
-        """`changed`: tensor names changed since the last save; `leave`: "Quit", "Open another file"."""
+    def __init__(self, changed: list[str], surgery: list[str] | None = None,
+                 leave: str = "Quit") -> None:
+        """`changed`: tensor names changed since the last save; `surgery`: renames/drops/… not
+        saved yet; `leave`: "Quit", "Open another file"."""
         super().__init__()
-        self.changed, self.leave = changed, leave
+        self.changed, self.surgery, self.leave = changed, surgery or [], leave
 
     def compose(self) -> ComposeResult:
         names = ", ".join(self.changed[:4]) + (" …" if len(self.changed) > 4 else "")
         with Vertical(classes="dialog"):
             yield Static(f"{self.leave} with unsaved changes?", classes="title")
-            yield Static(f"{plural(len(self.changed), 'tensor')} changed requires_grad since the "
-                         f"last save: {names}", classes="message", markup=False)
+            if self.changed or not self.surgery:
+                yield Static(f"{plural(len(self.changed), 'tensor')} changed requires_grad since "
+                             f"the last save: {names}", classes="message", markup=False)
+            if self.surgery:  # rename/drop/extract/cast not saved yet
+                yield Static(f"not saved yet: {', '.join(self.surgery)}", classes="message",
+                             markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save…", variant="primary", id="save")
                 yield Button(f"{self.leave.split()[0]} anyway", variant="error", id="quit")

@@ -1,10 +1,8 @@
-"""Save dialog: path, format, freeze plan, CPU; writes in a worker with a progress bar.
+"""Save dialog: path, format, freeze plan; writes in a worker with a progress bar.
 
 The writing itself is `tui.core.write.save.save` (the same call `modeltree --save` makes);
 this screen only collects the choices, shows progress, and keeps the dialog open
-with the message when the writer refuses, so nothing typed is lost. Its choices are kept
-in a `SaveChoices` the main screen holds, so the next dialog opens as this one was left.
-Enter saves from any control (space ticks a box, arrows pick a format), except on Cancel.
+with the message when the writer refuses, so nothing typed is lost.
 """
 
 from __future__ import annotations
@@ -25,9 +23,13 @@ from tui.core import formats
 from tui.core.composition import devices
 from tui.core.errors import ModelFileError
 from tui.core.model import ModelFile
+from tui.core.surgery import Surgery
+from tui.core.write.save import carries_code, code_kept
+from tui.core.write.targets import format_for_path, with_extension
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog import Dialog
 from tui.screens.save_text import CPU_BOX, PLAN_BOX, WHOLE_BOX, SaveChoices, explain
+from tui.widgets.dtype_choice import DtypeChoice
 from tui.widgets.toggles import Choices, Radio, Tick
 
 
@@ -47,7 +49,7 @@ class SaveDialog(Dialog[Any]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        # priority: ahead of the checkbox's and the format list's own enter (which toggle)
+        # priority: ahead of the checkbox's and the format lists' own enter (which toggle)
         Binding("enter", "save", "Save", priority=True),
     ]
 
@@ -64,14 +66,15 @@ class SaveDialog(Dialog[Any]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SaveDialog.Progress)
 
-    def __init__(self, mf: ModelFile, memory: SaveChoices | None = None,
-                 edited: bool = False) -> None:
+    def __init__(self, mf: ModelFile, surgery: Surgery | None = None,
+                 memory: SaveChoices | None = None, edited: bool = False) -> None:
         """`memory`: the last dialog's choices for this file (updated as the user chooses);
         `edited`: requires_grad was changed (a weights-only format then ticks the plan)."""
         super().__init__()
         from tui.core.write import save as saving
 
         self.mf, self.edited = mf, edited
+        self.surgery = surgery or Surgery()  # the Editor's rename/drop/extract/cast
         self.memory = memory if memory is not None else SaveChoices()
         self.natural = saving.default_format(mf)
         self.full_ok = self.natural == "full"  # a full model needs the pickled module objects
@@ -93,6 +96,7 @@ class SaveDialog(Dialog[Any]):
                 for f in formats.SAVE_FORMATS:
                     yield Radio(f.label, value=f.id == self.fmt, id=f.id,
                                 disabled=f.keeps_architecture and not self.full_ok)
+            yield DtypeChoice(self.surgery.dtype, id="cast")
             yield Static(id="describe", markup=False)
             yield Tick(f"{PLAN_BOX} (requires_grad, as JSON beside it)", self._plan_default(),
                        id="plan", disabled=self.fmt == "full", compact=True)
@@ -103,6 +107,11 @@ class SaveDialog(Dialog[Any]):
             if self.gpu:  # a file saved on a GPU: offer one that loads anywhere
                 yield Tick(f"{CPU_BOX} (saved on {', '.join(self.gpu)})", m.cpu, id="cpu",
                            compact=True)
+            kept = code_kept(self.mf)
+            if kept and self.mf.source.kind != "torchscript":
+                names = ", ".join(dict.fromkeys(kept[:3])) + (", …" if len(set(kept)) > 3 else "")
+                yield Tick(f"keep code: the new file will still call {names} when loaded",
+                           id="keep", disabled=not self._carries_code(), compact=True)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static(id="error", markup=False)
             with Horizontal(classes="buttons"):
@@ -147,6 +156,20 @@ class SaveDialog(Dialog[Any]):
         path = self.query_one("#path", Input)
         if path.value == self.auto_path:  # follow the format until the user edits the name
             self.auto_path = path.value = suggested_path(self.mf, self.fmt)
+        else:  # an edited name keeps its stem; the extension follows the format
+            path.value = with_extension(path.value, self.fmt)
+
+    @on(Input.Changed, "#path")
+    def _path_changed(self, event: Input.Changed) -> None:
+        # Typing a .safetensors name selects safetensors; a .pth name after it, the torch format.
+        torch_format = self.natural if self.natural != "safetensors" else "state_dict"
+        want = format_for_path(event.value, self.fmt, torch_format)
+        if want != self.fmt:
+            self.query_one(f"#{want}", Radio).value = True
+
+    def _carries_code(self) -> bool:
+        whole = bool(self.query("#whole")) and self.query_one("#whole", Checkbox).value
+        return carries_code(self.mf, self.fmt, whole)
 
     @on(Checkbox.Changed, "#plan")
     def _plan_changed(self, event: Checkbox.Changed) -> None:
@@ -156,15 +179,22 @@ class SaveDialog(Dialog[Any]):
 
     @on(Checkbox.Changed, "#whole, #cpu")
     def _describe(self) -> None:
+        if self.query("#keep"):
+            self.query_one("#keep", Checkbox).disabled = not self._carries_code()
         plan = self.fmt != "full" and self._ticked("plan")
-        self.query_one("#describe", Static).update(
-            explain(self.mf, self.fmt, plan, self._ticked("whole"), self.gpu, self._ticked("cpu")))
+        text = explain(self.mf, self.fmt, plan, self._ticked("whole"), self.gpu, self._ticked("cpu"))
+        self.query_one("#describe", Static).update(self._with_surgery(text))
 
     def remember(self) -> None:
         m = self.memory
         typed = self.query_one("#path", Input).value
         m.path, m.path_auto = typed, typed == self.auto_path
         m.fmt, m.whole, m.cpu = self.fmt, self._ticked("whole"), self._ticked("cpu")
+
+    def _with_surgery(self, text: str) -> str:
+        """The Editor's renames, drops and extract come first: they change what is written."""
+        s = self.surgery.with_dtype(None)
+        return f"With {', '.join(s.describe())}. {text}" if not s.empty else text
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#save")
@@ -205,15 +235,17 @@ class SaveDialog(Dialog[Any]):
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.saving = True
         plan = self.fmt != "full" and self._ticked("plan")
-        self.write(path, self.fmt, plan, force, self._ticked("whole"), cpu=self._ticked("cpu"))
+        self.write(path, self.fmt, plan, force, self._ticked("whole"), self._ticked("keep"),
+                   cpu=self._ticked("cpu"))
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def write(self, path: str, fmt: str, plan: bool, force: bool, whole: bool,
-              cpu: bool = False) -> Any:
+              keep: bool = False, cpu: bool = False) -> Any:
         from tui.core.write.save import save
 
+        surgery = self.surgery.with_dtype(self.query_one(DtypeChoice).value)
         return save(self.mf, path, fmt=fmt, freeze_plan=plan, force=force,
-                    whole_checkpoint=whole, cpu=cpu,
+                    whole_checkpoint=whole, keep_code=keep, surgery=surgery, cpu=cpu,
                     progress=lambda done, total: self.post_message(self.Progress(done, total)))
 
     def on_save_dialog_progress(self, message: Progress) -> None:
@@ -245,7 +277,9 @@ class SaveDialog(Dialog[Any]):
 
     def watch_saving(self, saving: bool) -> None:
         self.set_class(saving, "-saving")
-        for selector in ("#path", "#format", "#save", "#plan", "#whole", "#cpu"):
+        for selector in ("#path", "#format", "#save", "#plan", "#cast", "#whole", "#cpu"):
             if selector != "#plan" or self.fmt != "full":  # (no plan beside a full model)
                 for widget in self.query(selector):  # (#whole, #cpu: when shown)
                     widget.disabled = saving
+        if self.query("#keep"):
+            self.query_one("#keep", Checkbox).disabled = saving or not self._carries_code()

@@ -14,11 +14,40 @@ from textual.widgets.tree import TreeNode
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.core.surgery import Surgery, module_note
 from tui.widgets.pane import pane_css
 
 CHUNK = 200  # siblings added per step; a "… more" leaf adds the next chunk
 EXPAND_LIMIT = 2000  # nodes `e` may add at once; beyond that the user expands by hand
+FILTER_EXPAND = 400  # nodes a filter opens at once (a few screens); the rest by hand
 LEGEND_SHORT_BELOW = 36  # tree width under which the legend says "train" (as the table does)
+
+
+@dataclass
+class FilterResult:
+    """What a filter shows: its matches (tree order) and the names to keep (with ancestors)."""
+
+    pattern: str
+    matches: list[ModuleNode]
+    shown: set[str]
+
+
+def run_filter(root: ModuleNode, pattern: str, cancelled=lambda: False) -> FilterResult | None:
+    """Walk the model once (off the UI thread: nothing here touches a widget). None when
+    `cancelled()` says a newer pattern came in."""
+    keep: set[str] = {""}
+    found: list[ModuleNode] = []
+    for i, node in enumerate(root.walk()):
+        if i % 512 == 0 and cancelled():
+            return None
+        if node is root or not matches(node, pattern):
+            continue
+        found.append(node)
+        n: ModuleNode | None = node
+        while n is not None and n.name not in keep:
+            keep.add(n.name)
+            n = n.parent
+    return FilterResult(pattern, found, keep)
 
 
 @dataclass
@@ -29,14 +58,21 @@ class More:
     start: int
 
 
-def module_label(node: ModuleNode) -> Text:
-    """Glyph, name, short class, parameter count. The glyph is coloured at render time."""
+FLAG_MARK = " ⚠ NaN/Inf"
+
+
+def module_label(node: ModuleNode, surgery: Surgery | None = None) -> Text:
+    """Glyph, name, short class, parameter count, and how a pending rename/drop/extract
+    changes it when saved. The glyph is coloured at render time."""
     text = Text(human.glyph(node.status) + " ")
     text.append(node.key or "(root)", style="bold")
     if node.type is not None:  # state_dicts don't name classes
         text.append(f" {node.short_type}", style="italic dim")
     if node.counts.tensors or node.counts.numel:
         text.append(f" {human.count(node.counts.numel)}")
+    note = module_note(surgery, node.name) if surgery is not None else ""
+    if note:
+        text.append(f" {note}", style="bold reverse" if note.startswith("✗") else "bold")
     return text
 
 
@@ -63,7 +99,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ]
     COMPONENT_CLASSES = {
         "module-tree--trainable", "module-tree--frozen", "module-tree--partial",
-        "module-tree--unknown", "module-tree--empty",
+        "module-tree--unknown", "module-tree--empty", "module-tree--flagged",
     }
     DEFAULT_CSS = pane_css("ModuleTree") + """
     ModuleTree > .module-tree--trainable { color: $text-success; text-style: bold; }
@@ -71,6 +107,7 @@ class ModuleTree(Tree[ModuleNode | More]):
     ModuleTree > .module-tree--partial { color: $text-warning; text-style: bold; }
     ModuleTree > .module-tree--unknown { color: $text-accent; text-style: bold; }
     ModuleTree > .module-tree--empty { color: $text-muted; }
+    ModuleTree > .module-tree--flagged { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -78,7 +115,16 @@ class ModuleTree(Tree[ModuleNode | More]):
         self.guide_depth = 3
         self.loaded: dict[str, TreeNode] = {}  # qualified name -> tree node, for what is added
         self.shown: set[str] | None = None  # filter: names shown (matches + ancestors)
-        self.match_count = 0
+        self.matches: list[ModuleNode] = []  # the filter's matches, in tree order
+        self.flagged: set[str] = set()  # modules holding NaN/Inf (health check)
+        self.surgery: Surgery | None = None  # pending rename/drop/extract, shown in labels
+        self._stale: set[TreeNode] = set()  # labels to rebuild when next drawn (after edits)
+        self.labels_rendered = 0  # lines drawn and labels built (tests bound the work per
+        self.labels_built = 0  # edit with them)
+
+    @property
+    def match_count(self) -> int:
+        return len(self.matches)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Space freezes (the screen's binding); enter, click and the arrows open modules.
@@ -87,10 +133,11 @@ class ModuleTree(Tree[ModuleNode | More]):
     # -- building ------------------------------------------------------------
     def show_model(self, root: ModuleNode, shown: set[str] | None = None) -> None:
         self.clear()
+        self._stale.clear()
         self.loaded = {"": self.root}
         self.shown = shown
         self.root.data = root
-        self.root.set_label(module_label(root))
+        self.root.set_label(module_label(root, self.surgery))
         self.root.allow_expand = bool(self._kids(root))
         self._populate(self.root)
         self.root.expand()
@@ -122,14 +169,11 @@ class ModuleTree(Tree[ModuleNode | More]):
             return
         kids = self._kids(node)
         for child in kids[start:start + CHUNK]:
-            self.loaded[child.name] = tnode.add(module_label(child), child,
+            self.loaded[child.name] = tnode.add(module_label(child, self.surgery), child,
                                                 allow_expand=bool(self._kids(child)))
         if len(kids) > start + CHUNK:
             more = More(node, start + CHUNK)
-            if self.shown is None:
-                tnode.add_leaf(more_label(more), more)
-            else:  # filtered lists are short enough to show whole
-                self._populate(tnode, start + CHUNK)
+            tnode.add_leaf(more_label(more), more)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
         self._populate(event.node)
@@ -157,24 +201,55 @@ class ModuleTree(Tree[ModuleNode | More]):
         return super().process_label(label)
 
     def render_label(self, node: TreeNode, base_style: Style, style: Style) -> Text:
+        self.labels_rendered += 1
+        if node in self._stale:
+            self._relabel(node)
         text = super().render_label(node, base_style, style)
         data = node.data
         if isinstance(data, ModuleNode):
             at = 2 if node.allow_expand else 0  # after the ▶/▼ icon
             text.stylize(self.get_component_rich_style(f"module-tree--{data.status}",
                                                        partial=True), at, at + 1)
+            if data.name in self.flagged:  # the health check found NaN/Inf in here
+                text.append(FLAG_MARK, style=self.get_component_rich_style("module-tree--flagged"))
         return text
 
     def get_label_width(self, node: TreeNode) -> int:
         # The default renders every label; this is called for every shown line on each change.
-        return node._label.cell_len + (2 if node.allow_expand else 0)
+        if node in self._stale:
+            self._relabel(node)
+        flagged = isinstance(node.data, ModuleNode) and node.data.name in self.flagged
+        return node._label.cell_len + (2 if node.allow_expand else 0) + (len(FLAG_MARK) if flagged else 0)
+
+    def flag(self, names: set[str]) -> None:
+        """Mark these modules (qualified names) as holding NaN/Inf."""
+        self.flagged = set(names)
+        self._invalidate()
+
+    def _relabel(self, tnode: TreeNode) -> None:
+        self.labels_built += 1
+        self._stale.discard(tnode)
+        if isinstance(tnode.data, ModuleNode):
+            tnode._label = module_label(tnode.data, self.surgery)
+
+    def label_of(self, tnode: TreeNode) -> Text:
+        """A line's label, up to date (labels of lines not drawn since an edit are stale)."""
+        if tnode in self._stale:
+            self._relabel(tnode)
+        return tnode._label
 
     def refresh_modules(self, nodes: list[ModuleNode]) -> None:
-        """New labels for the given modules, where they are in the tree."""
+        """After an edit: O(changed modules) to mark their labels stale, then one repaint,
+        which relabels and draws only the lines on screen (Tree.set_label would schedule a
+        search of the visible lines per module: 5,000 of them when the root of a wide
+        model is frozen)."""
+        loaded, stale = self.loaded, self._stale
         for node in nodes:
-            tnode = self.loaded.get(node.name)
+            tnode = loaded.get(node.name)
             if tnode is not None:
-                tnode.set_label(module_label(node))
+                tnode._updates += 1  # the line cache's key: these lines draw again
+                stale.add(tnode)
+        self.refresh()
 
     # -- queries and moves ----------------------------------------------------
     @property
@@ -198,7 +273,7 @@ class ModuleTree(Tree[ModuleNode | More]):
             parent.expand()
             self._populate(parent)
             if m.name not in self.loaded:  # beyond the added chunks: add it alone
-                self.loaded[m.name] = parent.add(module_label(m), m,
+                self.loaded[m.name] = parent.add(module_label(m, self.surgery), m,
                                                  allow_expand=bool(self._kids(m)))
         target = self.loaded[node.name]
         for anc in _tree_ancestors(target):
@@ -210,14 +285,14 @@ class ModuleTree(Tree[ModuleNode | More]):
         self._build()  # line numbers are stale until the next idle rebuild
         self.move_cursor(tnode)
 
-    def expand_subtree(self, tnode: TreeNode) -> int:
-        """Expand breadth-first, adding at most EXPAND_LIMIT nodes. Returns nodes left closed."""
+    def expand_subtree(self, tnode: TreeNode, limit: int = EXPAND_LIMIT) -> int:
+        """Expand breadth-first, adding at most `limit` nodes. Returns nodes left closed."""
         queue, added, left = deque([tnode]), 0, 0
         while queue:
             t = queue.popleft()
             if not t.allow_expand:
                 continue
-            if added >= EXPAND_LIMIT:
+            if added >= limit:
                 left += 1
                 continue
             self._populate(t)
@@ -244,39 +319,25 @@ class ModuleTree(Tree[ModuleNode | More]):
         elif node.parent is not None:
             self.move_cursor(node.parent)
 
-    def apply_filter(self, root: ModuleNode, pattern: str) -> None:
-        """Show only matches and their ancestors; an empty pattern shows all again,
-        keeping the cursor on the module it was on."""
+    def apply_filter(self, root: ModuleNode, result: FilterResult | None) -> None:
+        """Show a filter's matches and their ancestors (replacing any previous filter); None
+        shows all again, keeping the cursor on the module it was on."""
         current = self.module
-        if not pattern:
+        if result is None:
+            self.matches = []
             if self.shown is not None:
                 self.show_model(root)
                 if current is not None:
                     self.reveal(current)
             self.border_title = "modules"
             return
-        self.show_model(root, self.filter_names(root, pattern))
-        self.expand_subtree(self.root)
-        self.border_title = Text(f"modules matching “{pattern}”: {self.match_count:,}")
-        first = next((n for n in root.walk() if n is not root and n.name in self.loaded
-                      and matches(n, pattern)), None)
+        self.show_model(root, result.shown)
+        self.matches = result.matches
+        self.expand_subtree(self.root, FILTER_EXPAND)
+        self.border_title = Text(f"modules matching “{result.pattern}”: {self.match_count:,}")
+        first = next((n for n in result.matches if n.name in self.loaded), None)
         if first is not None:
             self.goto(self.loaded[first.name])
-
-    def filter_names(self, root: ModuleNode, pattern: str) -> set[str]:
-        """Names to show for a filter: every match and its ancestors."""
-        keep: set[str] = {""}
-        count = 0
-        for node in root.walk():
-            if node is root or not matches(node, pattern):
-                continue
-            count += 1
-            n: ModuleNode | None = node
-            while n is not None and n.name not in keep:
-                keep.add(n.name)
-                n = n.parent
-        self.match_count = count
-        return keep
 
 
 def _tree_ancestors(tnode: TreeNode) -> list[TreeNode]:

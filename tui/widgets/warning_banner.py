@@ -14,13 +14,16 @@ MAX_LINES = 3
 
 def banner_text(mf: ModelFile) -> Text | None:
     danger = [w for w in mf.warnings if w.severity == "danger"]
-    notes = [w for w in mf.warnings if w.severity != "danger"]
+    # 'info' findings (packages torch.load would import, TorchScript code) are for --scan
+    # and --print; the banner keeps to what needs attention.
+    notes = [w for w in mf.warnings if w.severity == "unknown-class"]
     lines: list[Text] = []
     if danger:
-        lines.append(Text(f"⚠ DANGER: torch.load(weights_only=False) on this file would run "
-                          f"{plural(len(danger), 'call')}. modeltree did not run them.", style="bold"))
+        lines.append(Text(f"⚠ DANGER: torch.load on this file would run "
+                          f"{plural(len(danger), 'call')}; modeltree ran none.", style="bold"))
         lines += [Text(f"  {w.callable}{' at ' + w.where if w.where else ''}: {w.detail}")
-                  for w in danger[:MAX_LINES - 1]]
+                  for w in danger[:MAX_LINES - 2]]
+        lines.append(Text("  state_dict and safetensors carry no code; a full model needs 'keep code'."))
     elif notes:
         w = notes[0]
         more = f"  (+{len(notes) - 1:,} more)" if len(notes) > 1 else ""

@@ -10,9 +10,11 @@ from tui.core.model import (
     FLOATING,
     Counts,
     ModuleNode,
+    QParams,
     StorageRef,
     TensorInfo,
     ValueNode,
+    ancestors_union,
 )
 from tui.core.read.guard import brief
 from tui.core.read.layer_repr import attributes_json, extra_repr
@@ -39,11 +41,12 @@ MAX_VALUE_DEPTH = 48
 class TreeBuilder:
     """Builds ModuleNodes and unique TensorInfos, in named_modules() order."""
 
-    def __init__(self, storage_path: str = "") -> None:
+    def __init__(self, storage_path: str = "", storage_paths: dict[int, str] | None = None) -> None:
         self.tensors: dict[int, TensorInfo] = {}  # id(rec) → info
         self.order: list[TensorInfo] = []
         self.modules: dict[str, ModuleNode] = {}
         self.storage_path = storage_path
+        self.storage_paths = storage_paths or {}  # id(StorageRec) → its file, when several
         self._storage_refs: dict[int, StorageRef] = {}
 
     def info(self, rec: Any, name: str, kind: str, requires_grad_known: bool = True) -> TensorInfo:
@@ -59,21 +62,43 @@ class TreeBuilder:
             names=[name], shape=data.shape, dtype=data.dtype, kind=kind,  # type: ignore[arg-type]
             requires_grad=rg, device=data.storage.location if data.storage else "meta",
             storage=self.storage(data.storage), storage_offset=data.offset,
-            stride=data.stride, quantized=data.quantized,
+            stride=data.stride, quantized=data.quantized, qparams=self.qparams(data),
             note=data.note or (f"subclass {data.subclass}" if data.subclass else ""),
             original_requires_grad=rg,
-            param_index=rec.index if isinstance(rec, ParamRec) else -1,
+            param_index=rec.index if isinstance(rec, ParamRec) else -1, layout=data.layout,
         )
         self.tensors[id(rec)] = info
         self.order.append(info)
         return info
+
+    def qparams(self, data: TensorRec) -> QParams | None:
+        """Scale and zero point(s) as pickled; per-channel ones are tensors of their own."""
+        if not data.quantized:
+            return None
+        q = data.qparams
+        try:
+            if len(q) == 2 and not any(isinstance(x, TensorRec) for x in q):
+                return QParams(data.quantized, float(q[0]), int(q[1]))
+            if len(q) == 3 and all(isinstance(x, TensorRec) for x in q[:2]):
+                return QParams(data.quantized, axis=int(q[2]), scales=self.detached(q[0], "scales"),
+                               zero_points=self.detached(q[1], "zero_points"))
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return QParams(data.quantized)  # a scheme we don't know: the integers alone
+
+    def detached(self, rec: TensorRec, name: str) -> TensorInfo:
+        """A TensorInfo outside the tree (per-channel scales)."""
+        return TensorInfo(names=[name], shape=rec.shape, dtype=rec.dtype, kind="buffer",
+                          requires_grad=False, storage=self.storage(rec.storage),
+                          storage_offset=rec.offset, stride=rec.stride)
 
     def storage(self, rec: StorageRec | None) -> StorageRef | None:
         if rec is None:
             return None
         ref = self._storage_refs.get(id(rec))
         if ref is None:
-            ref = StorageRef(rec.key, rec.dtype, rec.location, rec.numel, self.storage_path)
+            path = self.storage_paths.get(id(rec), self.storage_path)
+            ref = StorageRef(rec.key, rec.dtype, rec.location, rec.numel, path)
             self._storage_refs[id(rec)] = ref
         return ref
 
@@ -87,14 +112,12 @@ class TreeBuilder:
 
     def from_module(self, obj: Any) -> ModuleNode:
         """Walk a pickled nn.Module iteratively (models nest hundreds deep)."""
-        seen: set[int] = set()
+        seen: set[int] = {id(obj)}
         root = self.node("", "", type_name(obj), None)
-        stack: list[tuple[Any, ModuleNode]] = [(obj, root)]
+        stack: list[tuple[dict, ModuleNode]] = [(module_state(obj) or {}, root)]
         pending_buffers: list[tuple[ModuleNode, dict]] = []
         while stack:
-            mod, node = stack.pop()
-            seen.add(id(mod))
-            state = module_state(mod) or {}
+            state, node = stack.pop()
             node.extra_repr = extra_repr(node.type, state)
             node.attributes = attributes_json(state)
             for pname, p in items_of(state.get("_parameters")):
@@ -102,17 +125,19 @@ class TreeBuilder:
                     node.none_params.append(str(pname))
                 elif is_tensor(p):
                     node.params.append((str(pname), self.info(p, node.qualify(str(pname)), "parameter")))
-            pending_buffers.append((node, state))
+            if state.get("_buffers"):
+                pending_buffers.append((node, state))
             kids = []
             for cname, child in items_of(state.get("_modules")):
-                if child is None or module_state(child) is None:
+                child_state = None if child is None else module_state(child)
+                if child_state is None:
                     node.none_children.append(str(cname))
                     continue
                 if id(child) in seen:  # shared module: named_modules lists it once
                     continue
                 seen.add(id(child))
-                kids.append((child, self.node(node.qualify(str(cname)), str(cname),
-                                              type_name(child), node)))
+                kids.append((child_state, self.node(node.qualify(str(cname)), str(cname),
+                                                    type_name(child), node)))
             stack.extend(reversed(kids))
         # named_buffers() comes after every parameter, in the same module order.
         for node, state in _preorder_pairs(root, pending_buffers):
@@ -170,9 +195,14 @@ def infer_buffer(local: str, data: Any) -> bool:
 
 
 def _preorder_pairs(root: ModuleNode, pairs: list[tuple[ModuleNode, dict]]):
+    """The (node, state) pairs in the tree's preorder (named_buffers' order)."""
+    if not pairs:
+        return
     by_node = {id(n): s for n, s in pairs}
     for node in root.walk():
-        yield node, by_node.get(id(node), {})
+        state = by_node.get(id(node))
+        if state is not None:
+            yield node, state
 
 
 # -- rolled-up counts --------------------------------------------------------------
@@ -203,20 +233,14 @@ def rollup(root: ModuleNode) -> None:
             (add_buffer if is_buffer else add_tensor)(n.counts, t, +1)
 
 
-def ancestors_union(owners: Iterable[ModuleNode]) -> list[ModuleNode]:
-    out: dict[int, ModuleNode] = {}
-    for node in owners:
-        n: ModuleNode | None = node
-        while n is not None and id(n) not in out:
-            out[id(n)] = n
-            n = n.parent
-    return list(out.values())
+_COUNT_FIELDS = ("numel", "trainable", "frozen", "unknown", "tensors", "trainable_tensors",
+                 "frozen_tensors", "nbytes", "buffer_numel", "buffer_nbytes", "buffers")
 
 
 def merge(into: Counts, c: Counts) -> None:
-    for f in ("numel", "trainable", "frozen", "unknown", "tensors", "trainable_tensors",
-              "frozen_tensors", "nbytes", "buffer_numel", "buffer_nbytes", "buffers"):
-        setattr(into, f, getattr(into, f) + getattr(c, f))
+    d, e = into.__dict__, c.__dict__  # plain dataclass fields: dict access is 2x faster
+    for f in _COUNT_FIELDS:
+        d[f] += e[f]
 
 
 def add_buffer(c: Counts, t: TensorInfo, sign: int) -> None:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import io
 import mmap
-import os
-import pickle
+import pickletools
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tui.core.errors import ModelFileError
-from tui.core.model import DTYPE_SIZES
+from tui.core.model import DTYPE_SIZES, Finding
+from tui.core.read.bytesource import RangeFile, RangeView
+from tui.core.read.fastguard import fast_check
 from tui.core.read.guard import GuardError, brief, check_pickle
+from tui.core.read.legacy_tar import is_tar, open_tar
+from tui.core.read.loading import broken, load, short
 from tui.core.read.records import ReadResult
-from tui.core.read.unpickle import load_pickle
+from tui.core.read.source import fileobj, is_url, size_of
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# Bytes a pickle can start with (any opcode: torch.load accepts them all).
+PICKLE_OPCODES = frozenset(ord(op.code.encode("latin-1")) for op in pickletools.opcodes)
 MAX_PICKLE = 2 << 30  # a data.pkl beyond 2 GiB is not a model we can show
 
 
@@ -35,6 +40,17 @@ class TorchSource:
     prefix: str = ""  # zip: top folder ("archive/")
     pickle_span: tuple[int, int] = (0, 0)  # legacy: byte range of the main pickle
     _offsets: dict[str, int] | None = None
+    extra: list[ReadResult] = field(default_factory=list)  # other pickles torch.load reads
+    notes: list[Finding] = field(default_factory=list)  # what the container itself shows
+
+    def findings(self) -> list[Finding]:
+        """What torch.load would do with this file: every pickle it reads, and the zip."""
+        from tui.core.read import scan
+
+        out = list(self.notes)
+        for r in (self.read, *self.extra):
+            out += scan.findings(r)
+        return out
 
     def storage_offsets(self) -> dict[str, int]:
         """key → absolute byte offset of the storage's first byte in the file."""
@@ -48,28 +64,51 @@ class TorchSource:
         return self._offsets
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a zip archive, with where its data starts."""
+
+    name: str
+    header: int  # offset of the local header
+    data: int  # offset of the first data byte
+    size: int
+    crc: int
+    flags: int
+    stored: bool
+
+
+def listing(path: str) -> tuple[dict[str, Entry], int]:
+    """Every entry of a zip (with its data offset), and where the central directory starts."""
+    try:
+        with fileobj(path) as f, zipfile.ZipFile(f) as z:
+            out: dict[str, Entry] = {}
+            for info in z.infolist():
+                f.seek(info.header_offset)
+                head = f.read(30)
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    raise ModelFileError(path, f"broken zip entry {info.filename}")
+                name_len, extra_len = struct.unpack("<HH", head[26:30])
+                if info.filename in out:
+                    continue  # a duplicate name: torch reads the first (the scan reports it)
+                out[info.filename] = Entry(
+                    info.filename, info.header_offset, info.header_offset + 30 + name_len + extra_len,
+                    info.file_size, info.CRC, info.flag_bits, info.compress_type == zipfile.ZIP_STORED)
+            return out, z.start_dir
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ModelFileError(path, f"broken zip archive ({e})") from None
+
+
 def _zip_data_offsets(path: str, prefix: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
-        for info in z.infolist():
-            if not info.filename.startswith(prefix + "data/"):
-                continue
-            f.seek(info.header_offset)
-            head = f.read(30)
-            if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                raise ModelFileError(path, f"broken zip entry {info.filename}")
-            name_len, extra_len = struct.unpack("<HH", head[26:30])
-            key = info.filename[len(prefix) + 5:]
-            out[key] = info.header_offset + 30 + name_len + extra_len
-    return out
+    head = prefix + "data/"
+    return {name[len(head):]: e.data for name, e in listing(path)[0].items() if name.startswith(head)}
 
 
 def _legacy_offsets(path: str, after_pickle: int, read: ReadResult) -> dict[str, int]:
     """Legacy layout after the main pickle: a pickled key list, then per key an
     int64 element count and the raw bytes."""
     out: dict[str, int] = {}
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
+    size = size_of(path)
+    with fileobj(path) as f:
         keys, pos = _header_pickle(path, f, after_pickle, "storage key list")
         if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
             raise ModelFileError(path, "legacy file: storage key list is missing")
@@ -96,7 +135,7 @@ def is_zip(head: bytes) -> bool:
 
 def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
     try:
-        z = zipfile.ZipFile(path)
+        z = zipfile.ZipFile(fileobj(path) if is_url(path) else path)
         names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
@@ -104,9 +143,14 @@ def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
 
 
 def _prefix(path: str, names: list[str]) -> str:
-    for n in names:
-        if n.endswith("data.pkl") and n.count("/") <= 1:
-            return n[: -len("data.pkl")]
+    """The archive's top folder as torch finds it: the folder of the zip's first entry
+    (another folder's data.pkl, which torch never reads, must not be what is shown)."""
+    first = names[0] if names else ""
+    prefix = first.split("/", 1)[0] + "/" if "/" in first else ""
+    if prefix and prefix + "data.pkl" in names:
+        return prefix
+    if prefix and prefix + "constants.pkl" in names:
+        return prefix  # TorchScript: reports its own missing data.pkl
     raise ModelFileError(path, "zip archive without data.pkl: not a torch.save file")
 
 
@@ -114,7 +158,10 @@ def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = 
     """`zipped`: read_zip(path) already done by the caller (closed here)."""
     z, prefix, names = zipped or read_zip(path)
     with z:
-        info = z.getinfo(prefix + "data.pkl")
+        # zipfile's getinfo gives the last of duplicate names; torch reads the first.
+        infos = [i for i in z.infolist() if i.filename == prefix + "data.pkl"]
+        info = infos[0]
+        notes = zip_duplicates(z)
         if info.file_size > MAX_PICKLE:
             raise ModelFileError(path, "data.pkl is larger than 2 GiB")
         if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * info.compress_size + (1 << 20):
@@ -123,98 +170,123 @@ def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = 
         try:
             data = z.read(info)
         except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
-            raise ModelFileError(path, f"can't read data.pkl ({_short(e)})") from None
-    read = _load(path, data)
-    return TorchSource(path, "zip", data, read, prefix=prefix)
+            raise ModelFileError(path, f"can't read data.pkl ({short(e)})") from None
+    read = load(path, data)
+    notes += after_stop(data, read)
+    return TorchSource(path, "zip", data, read, prefix=prefix, notes=notes)
 
 
-def _load(path: str, data: bytes) -> ReadResult:
-    try:
-        return load_pickle(data)
-    except ModelFileError:
-        raise
-    except RecursionError:
-        raise ModelFileError(path, "the pickle nests too deeply to read") from None
-    except MemoryError:
-        raise ModelFileError(path, "the pickle is too large to read") from None
-    except GuardError as e:
-        raise ModelFileError(path, f"refused to unpickle: {e}") from None
-    except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
-        raise ModelFileError(path, f"not a readable pickle ({_short(e)})") from None
+def zip_duplicates(z: zipfile.ZipFile) -> list[Finding]:
+    """Two entries of one name: torch reads the first, other tools (and earlier versions of
+    modeltree) the last — a way to show a scanner one pickle and torch another."""
+    seen: set[str] = set()
+    dups: list[str] = []
+    for i in z.infolist():
+        if i.filename in seen and i.filename not in dups:
+            dups.append(i.filename)
+        seen.add(i.filename)
+    return [Finding("danger", f"duplicate zip entry {n}", "the archive holds this name more than "
+                    "once: torch.load reads the first, other readers another (a way to hide a "
+                    "payload from scanners); modeltree reads what torch reads") for n in dups[:10]]
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).splitlines()[0] if str(e) else ""
-    text = text[:120]
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+def after_stop(data: bytes, read: ReadResult) -> list[Finding]:
+    """Bytes after the pickle's STOP: torch never reads them; say so, and what they name."""
+    end = getattr(read, "end", len(data))
+    if end >= len(data) or not data[end:].strip(b"\0\n "):
+        return []
+    from tui.core.read import scan
+
+    named = scan.static_findings(data, end, "named after the pickle's end (torch never reads it)")
+    return [Finding("info", "data after the pickle", f"{len(data) - end} bytes follow the pickle's "
+                    "STOP; torch.load never reads them")] + [
+        Finding("info", f.callable, f.detail) for f in named]
 
 
 def open_pickle_stream(path: str) -> TorchSource:
-    """A non-zip file: the legacy torch format, or a bare pickle."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        start = _legacy_magic_len(f.read(32))
-        if not start:
-            if size > MAX_PICKLE:
-                raise ModelFileError(path, "not a PyTorch file (a pickle larger than 2 GiB)")
-            f.seek(0)
-            data = f.read()
-            read = _load(path, data)
-            return TorchSource(path, "pickle", data, read, pickle_span=(0, len(data)))
-        protocol, start = _header_pickle(path, f, start, "protocol version")
-        if protocol != 1001:
-            raise ModelFileError(path, f"legacy torch file with unknown protocol {brief(protocol)}")
-        _sys_info, start = _header_pickle(path, f, start, "system info")
+    """A non-zip file as torch.load reads it: a legacy tar if it is one; else its first
+    pickle, which torch unpickles and compares with the legacy magic number (as a value:
+    any pickle that evaluates to it). Every pickle torch would read is read and scanned."""
+    if is_tar(path):
+        tar, notes = open_tar(path)
+        return TorchSource(path, "legacy-tar", tar.data, tar.read, pickle_span=tar.span,
+                           _offsets=tar.offsets, extra=tar.extra, notes=notes)
+    size = size_of(path)
+    with fileobj(path) as f:
+        if size > MAX_PICKLE and f.read(1) != b"\x80":
+            raise ModelFileError(path, "not a PyTorch file (a pickle larger than 2 GiB)")
+        first = _read_one_pickle(path, f, 0, bare=True)
+        head = load(path, first)
+        if not (type(head.root) is int and head.root == LEGACY_MAGIC):
+            # A bare pickle: torch.load would run it, then fail on the magic number.
+            return TorchSource(path, "pickle", first, head, pickle_span=(0, len(first)),
+                               notes=after_stop_file(path, len(first), size))
+        extra = [head]
+        start = len(first)
+        protocol, start = _header_pickle(path, f, start, "protocol version", extra)
+        if not (type(protocol) is int and protocol == 1001):
+            raise broken(path, f"legacy torch file with unknown protocol {brief(protocol)}", extra)
+        _sys_info, start = _header_pickle(path, f, start, "system info", extra)
         data = _read_one_pickle(path, f, start)
-        read = _load(path, data)
+        try:
+            read = load(path, data)
+        except ModelFileError as e:
+            raise broken(path, e.problem, extra, getattr(e, "findings", [])) from None
         # torch.load unpickles the storage-key list that follows with the full unpickler
         # too: read it the same restricted way so what it names is reported as well.
-        keys = _load(path, _read_one_pickle(path, f, start + len(data)))
-        read.globals.update(keys.globals)
-        read.calls.extend(keys.calls)
-        src = TorchSource(path, "legacy", data, read, pickle_span=(start, start + len(data)))
+        keys = load(path, _read_one_pickle(path, f, start + len(data)))
+        src = TorchSource(path, "legacy", data, read, pickle_span=(start, start + len(data)),
+                          extra=[*extra, keys])
         if isinstance(keys.root, list):
             src.storage_offsets()  # tensor data cut short: say so on open, not on save
         return src
 
 
-# The legacy magic number as torch pickles it (protocol 2; PROTO/FRAME may precede it).
-_MAGIC_OP = b"\x8a\n" + LEGACY_MAGIC.to_bytes(10, "little") + b"."
+def after_stop_file(path: str, end: int, size: int) -> list[Finding]:
+    if end >= size:
+        return []
+    return [Finding("info", "data after the pickle", f"{size - end} bytes follow the first "
+                    "pickle's STOP; torch.load never reads them")]
 
 
-def _legacy_magic_len(head: bytes) -> int:
-    """Bytes taken by the legacy magic-number pickle at the start, or 0 if it isn't there.
-    Compared as bytes: nothing of an unknown file is unpickled to find out what it is."""
-    i = 2 if head[:1] == b"\x80" else 0
-    if head[i:i + 1] == b"\x95":  # FRAME (protocol 4+)
-        i += 9
-    return i + len(_MAGIC_OP) if head[i:i + len(_MAGIC_OP)] == _MAGIC_OP else 0
-
-
-def _header_pickle(path: str, f: io.BufferedReader, start: int, what: str) -> tuple[object, int]:
-    """A small legacy-format pickle (ints, strs, lists, dicts; no globals) at `start`:
-    its value and the offset after it."""
+def _header_pickle(path: str, f: io.BufferedReader, start: int, what: str,
+                   reads: list[ReadResult] | None = None) -> tuple[object, int]:
+    """One of the legacy format's small pickles at `start`, read (and later scanned) like
+    any other — torch unpickles each with the full unpickler: its value, the offset after it."""
     data = _read_one_pickle(path, f, start)
     try:
-        return _HeaderUnpickler(io.BytesIO(data)).load(), start + len(data)
-    except Exception as e:  # noqa: BLE001 - any failure of a hostile/broken pickle
-        raise ModelFileError(path, f"legacy torch file with a broken {what} ({_short(e)})") from None
+        read = load(path, data)
+    except ModelFileError as e:
+        raise broken(path, f"legacy torch file with a broken {what} ({e.problem})", reads or [],
+                      getattr(e, "findings", [])) from None
+    if reads is not None:
+        reads.append(read)
+    return read.root, start + len(data)
 
 
-class _HeaderUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
-
-
-def _read_one_pickle(path: str, f: io.BufferedReader, start: int) -> bytes:
+def _read_one_pickle(path: str, f: io.BufferedReader, start: int, bare: bool = False) -> bytes:
     """Bytes of the pickle at `start`, found by walking its opcodes over a map of the
     file (never executing them; length claims are checked against the file's size)."""
     try:
+        if isinstance(f, RangeFile):  # a remote file: the blocks the walk touches are fetched
+            view = RangeView(f.src)
+            return view[start:check_pickle(view, start)]  # type: ignore[arg-type, misc]
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            end = check_pickle(mm, start)
+            end = fast_check(mm, start) or check_pickle(mm, start)  # type: ignore[arg-type]
             return mm[start:end]
     except GuardError as e:
         problem = "is truncated" if "truncated" in str(e) else f"has a broken pickle ({e})"
-        raise ModelFileError(path, f"legacy torch file {problem}") from None
+        err = ModelFileError(path, f"{'file' if bare else 'legacy torch file'} {problem}")
+        from tui.core.read import scan
+
+        err.findings = scan.static_findings(mm_copy(path, start))  # type: ignore[attr-defined]
+        raise err from None
     except (OSError, ValueError) as e:
-        raise ModelFileError(path, f"can't read the file ({_short(e)})") from None
+        raise ModelFileError(path, f"can't read the file ({short(e)})") from None
+
+
+def mm_copy(path: str, start: int, limit: int = 64 << 20) -> bytes:
+    """Up to `limit` bytes of the file from `start` (for a static look at a broken pickle)."""
+    with fileobj(path) as f:
+        f.seek(start)
+        return f.read(limit)

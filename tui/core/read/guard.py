@@ -16,6 +16,7 @@ import mmap
 import pickle
 import pickletools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 MAX_KEY_NODES = 10_000  # a hashable key built of more parts than this is refused
@@ -67,9 +68,13 @@ class GuardError(pickle.UnpicklingError):
     """The pickle is malformed or built to exhaust the reader."""
 
 
-def check_pickle(data: bytes | mmap.mmap, start: int = 0) -> int:
+def check_pickle(data: bytes | mmap.mmap, start: int = 0,
+                 prefix: Callable[[int, list, list, dict], bool] | None = None) -> int:
     """Walk the opcodes of the pickle at `start` (never executing them); raise GuardError
-    on a trap. Returns the offset just past its STOP (data after it is not looked at)."""
+    on a trap. Returns the offset just past its STOP (data after it is not looked at).
+
+    `prefix(pos, stack, meta, memo)` is asked before each LONG_BINPUT of an index >= 256
+    whether to stop there (then -1 is returned): the fast scan (fastguard.py) takes over."""
     n = len(data)
     pos = start
     stack: list[int] = []
@@ -89,6 +94,8 @@ def check_pickle(data: bytes | mmap.mmap, start: int = 0) -> int:
                 idx = int.from_bytes(data[pos:pos + 4], "little")
                 if idx > n:  # the C unpickler sizes its memo array by the largest index
                     raise GuardError(f"the pickle stores memo entry {idx}, more than it could hold")
+                if idx >= 256 and prefix is not None and prefix(pos - 1, stack, meta, memo):
+                    return -1
                 memo[idx] = stack[-1]
                 pos += 4
                 continue
@@ -210,7 +217,7 @@ def _arg(data: bytes, pos: int, code: int, argn: int) -> tuple[int, bytes]:
     fmt, width = _LEN_FMT[argn]
     if pos + width > n:
         raise GuardError("the pickle is truncated")
-    (size,) = struct.unpack_from(fmt, data, pos)
+    (size,) = struct.unpack(fmt, data[pos:pos + width])  # a slice: bytes, mmap or RangeView
     pos += width
     if size < 0 or pos + size > n:
         raise GuardError(f"the pickle claims a {size}-byte value at byte {pos - width - 1} "

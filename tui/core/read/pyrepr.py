@@ -33,8 +33,13 @@ MAX_ITEMS = 32  # items of a container rendered before "…"
 MAX_DEPTH = 6
 
 
+_SCALARS = frozenset({type(None), bool, float})
+
+
 def py_repr(v: Any, limit: int = 2000) -> str:
     """repr(v) as Python would print it (cut at `limit` characters)."""
+    if type(v) in _SCALARS or (type(v) is int and -(1 << 60) < v < 1 << 60):
+        return repr(v)  # the common case: a layer's sizes and flags (short, exact)
     parts: list[str] = []
     _repr(v, parts, 0, [0], limit)
     text = "".join(parts)
@@ -113,6 +118,8 @@ def _container(v: Any, out: list[str], depth: int, used: list[int], limit: int) 
 
 def is_plain(v: Any) -> bool:
     """Not a tensor, not a module (what print(model) would not show as a child or tensor)."""
+    if type(v) in _SCALARS or type(v) is int or type(v) is str:
+        return True
     return not is_tensor(v) and module_state(v) is None
 
 

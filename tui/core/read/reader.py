@@ -6,25 +6,33 @@ import gc
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui.core.errors import ModelFileError
+from tui.core.errors import ModelFileError, public
 from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
-from tui.core.read import scan
+from tui.core.read import dcp, source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
+from tui.core.read.probe import head_kind, read_head
 from tui.core.read.records import StorageRec, TensorRec, is_state_dict, module_state
 from tui.core.read.safetensors import (
     STEntry,
     find_index,
-    is_safetensors,
     read_header,
     read_index,
 )
 from tui.core.write.freeze_plan import apply_plan_beside
+
+CLASSIC_STARTS = b"\x80(]}cI"  # how torch.save and pickle.dump start: a broken one is still one
+
+
+def _reworded(e: ModelFileError, problem: str) -> ModelFileError:
+    new = ModelFileError(e.path, problem)
+    new.findings = getattr(e, "findings", [])  # type: ignore[attr-defined]
+    return new
+
 
 # Checkpoint keys that usually hold "the" model, best first.
 PREFERRED_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "network",
@@ -52,7 +60,7 @@ class SourceInfo:
     st_entries: dict[str, STEntry] = field(default_factory=dict)
     shards: list[TorchSource] = field(default_factory=list)
     model_obj: Any = None  # the module / state-dict object the tree was built from
-    script: Any = None  # TorchScript module (loaded with torch.jit.load)
+    script: Any = None  # TorchScript: (name, tensor record) in state_dict() order
     metadata: dict = field(default_factory=dict)
     stale: bool = False  # a save replaced the file: storage offsets no longer hold
 
@@ -71,55 +79,79 @@ def open_model(path: str, key: str | None = None) -> ModelFile:
 
 
 def _open(path: str, key: str | None) -> ModelFile:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file or directory") from None
-    except OSError as e:
-        raise ModelFileError(path, e.strerror or str(e)) from None
-    if stat.S_ISDIR(st.st_mode):
-        mf = _open_dir(path)
+    if source.is_url(path):
+        from tui.core.read.remote import forget
+
+        forget()  # a new open asks each object's info (size, ETag) again
+    what, size = source.kind(path)
+    if what == "dir":
+        mf = _open_dir(path, key)
     else:
-        if not stat.S_ISREG(st.st_mode):
+        if what != "file":
             raise ModelFileError(path, "not a regular file")
-        try:
-            with open(path, "rb") as f:
-                head = f.read(64)
-        except OSError as e:
-            raise ModelFileError(path, e.strerror or str(e)) from None
-        if not head:
-            raise ModelFileError(path, "the file is empty")
-        if path.endswith(".index.json"):
+        head = read_head(path)
+        container = head_kind(path, head, size)
+        if container == "index":
             mf = _open_index(path)
-        elif is_zip(head):
+        elif container == "zip":
             mf = _open_zip(path, key)
-        elif is_safetensors(head, st.st_size):
+        elif container == "safetensors":
             mf = _open_safetensors(path)
-        elif head[:1] == b"\x80" or head[:1] in b"(]}cI":
-            mf = _from_torch(path, open_pickle_stream(path), key)
         else:
-            raise ModelFileError(path, "not a PyTorch or safetensors file")
-    mf.file_size = _folder_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
+            # torch.load reads any other file as a legacy tar or a pickle, whatever its
+            # first opcode: so does modeltree (nothing is run either way).
+            try:
+                src = open_pickle_stream(path)
+            except ModelFileError as e:
+                if head[0] in CLASSIC_STARTS:
+                    raise
+                raise _reworded(e, f"not a PyTorch or safetensors file ({e.problem})") from None
+            mf = _from_torch(path, src, key)
+    if not mf.file_size:  # folders and indexes set it: their weights files only
+        mf.file_size = _folder_size(path) if what == "dir" else size
+    mf.path = public(mf.path)  # shown and printed: no credentials (the sources keep the URL)
     apply_plan_beside(mf)
     return mf
 
 
+MODEL_EXTS = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
+
+
+class FolderOfModels(ModelFileError):
+    """A folder holding several model files, not one model: `choices` lists them."""
+
+    def __init__(self, path: str, choices: list[str]) -> None:
+        names = ", ".join(os.path.basename(c) for c in choices[:5])
+        more = f" and {len(choices) - 5} more" if len(choices) > 5 else ""
+        super().__init__(path, f"a folder of {len(choices)} model files, not one model "
+                         f"({names}{more}): open one of them")
+        self.choices = choices
+
+
+def model_files(path: str) -> list[str]:
+    """The model files directly in a folder, sorted."""
+    names = sorted(source.listdir(path))
+    return [source.join(path, n) for n in names if n.endswith(MODEL_EXTS)
+            and source.isfile(source.join(path, n))]
+
+
 def _folder_size(path: str) -> int:
+    if source.is_url(path):
+        return 0  # not known without asking for every object's size
     return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
 
 def _open_zip(path: str, key: str | None) -> ModelFile:
     zipped = read_zip(path)  # parsed once: a 10k-tensor file has 10k entries
     if zipped[1] + "constants.pkl" in zipped[2]:
-        zipped[0].close()
-        return _open_torchscript(path)
+        return _open_torchscript(path, zipped)
     return _from_torch(path, open_zip(path, zipped), key)
 
 
 # -- torch.save pickles ---------------------------------------------------------------
 def _from_torch(path: str, src: TorchSource, key: str | None) -> ModelFile:
     root_obj = src.read.root
-    warnings = scan.findings(src.read)
+    warnings = src.findings()
     candidates = find_models(root_obj)
     fmt, chosen = _classify(root_obj, candidates)
     if key is not None:
@@ -215,16 +247,21 @@ def _ordered(b: TreeBuilder) -> list:
 
 
 # -- TorchScript -------------------------------------------------------------------
-def _open_torchscript(path: str) -> ModelFile:
-    from tui.core.read.torchscript import load_script, script_tree
+def _open_torchscript(path: str, zipped: Any) -> ModelFile:
+    from tui.core.read.torchscript import open_script, script_findings, script_tree
 
-    module = load_script(path)
-    root, b = script_tree(path, module)
+    try:
+        src, classes = open_script(path, zipped)
+        root, b, entries = script_tree(path, src.read.root, classes)
+    except ModelFileError as e:
+        raise _reworded(e, f"can't read TorchScript archive ({e.problem})") from None
     rollup(root)
     values = ValueNode("(file)", "module", f"TorchScript module {root.type}")
     mf = ModelFile(path=path, format="torchscript", container="torchscript", root=root,
-                   tensors=_ordered(b), values=values, modules=b.modules, model_key="")
-    mf.source = SourceInfo("torchscript", script=module)
+                   tensors=_ordered(b), values=values, modules=b.modules, model_key="",
+                   warnings=script_findings(src, classes))
+    mf.source = SourceInfo("torchscript", torch=src, model_obj=src.read.root)
+    mf.source.script = entries  # (name, record) in state_dict() order
     return mf
 
 
@@ -262,22 +299,34 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
     return mf
 
 
-def _open_dir(path: str) -> ModelFile:
+def _open_dir(path: str, key: str | None = None) -> ModelFile:
+    """One model only when the folder is one: a DCP folder, an index, or exactly one
+    weights file."""
+    names = source.listdir(path)
+    if dcp.is_dcp(names):  # .metadata + *.distcp: one model, whatever else sits beside it
+        mf, checkpoint = dcp.open_dcp(path, key, PREFERRED_KEYS)
+        mf.source = SourceInfo("dcp", model_obj=checkpoint)
+        return mf
     index = find_index(path)
     if index is not None:
         return _open_index(index, shown_path=path)
-    shards = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
-    if not shards:
-        raise ModelFileError(path, "a directory without safetensors shards or an index.json")
-    entries: list[STEntry] = []
-    for s in shards:
-        entries.extend(read_header(s)[0])
-    return _flat_file(path, "safetensors", "sharded-safetensors", entries, {})
+    files = model_files(path)
+    if not files:
+        raise ModelFileError(path, "a folder without model files or an index.json")
+    if len(files) > 1:
+        raise FolderOfModels(path, files)
+    return _open(files[0], key)
 
 
 def _open_index(index: str, shown_path: str | None = None) -> ModelFile:
     weight_map, shards, meta = read_index(index)
     shown = shown_path or index
+    mf = _open_shards(index, shown, weight_map, shards, meta)
+    mf.file_size = sum(source.size_of(s) for s in shards)
+    return mf
+
+
+def _open_shards(index: str, shown: str, weight_map: dict, shards: list[str], meta: dict) -> ModelFile:
     if all(s.endswith(".safetensors") for s in shards):
         entries: list[STEntry] = []
         for s in shards:
@@ -293,17 +342,17 @@ def _open_torch_shards(shown: str, weight_map: dict[str, str], shards: list[str]
     sources: list[TorchSource] = []
     warnings: list[Finding] = []
     for s in shards:
-        with open(s, "rb") as f:
+        with source.fileobj(s) as f:
             head = f.read(4)
         src = open_zip(s) if is_zip(head) else open_pickle_stream(s)
         sources.append(src)
-        warnings.extend(scan.findings(src.read))
+        warnings.extend(src.findings())
         if not is_state_dict(src.read.root):
             raise ModelFileError(s, "shard is not a state_dict")
         for k, v in src.read.root.items():
             if weight_map.get(k, s) == s:
                 merged[k] = v
-    b = TreeBuilder(shown)
+    b = TreeBuilder(shown, {id(r): src.path for src in sources for r in src.read.storages.values()})
     root = b.from_flat(merged.items(), requires_grad_known=False)
     rollup(root)
     mf = ModelFile(path=shown, format="state_dict", container="sharded-torch", root=root,

@@ -4,7 +4,7 @@ records of storages, tensors and parameters (no bytes, no torch)."""
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.read.guard import brief
@@ -44,10 +44,17 @@ class StandIn:
         return obj
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        # Only a call of the class (REDUCE, INST/OBJ with arguments) gets here; NEWOBJ
+        # and copyreg._reconstructor make instances with __new__ alone.
+        self.__dict__["_mt_init"] = True
 
     def __setstate__(self, state: Any) -> None:
         self.__dict__["_mt_state"] = state
+
+    def __getinitargs__(self) -> tuple:
+        # Present so that INST/OBJ without arguments *call* the global (and reach __init__)
+        # as they do for a function in torch.load, instead of a bare __new__ like NEWOBJ.
+        return ()
 
     def __setitem__(self, key: Any, value: Any) -> None:
         hash(key)  # as a real dict would: an unhashable key fails here, never reaches str()
@@ -75,6 +82,27 @@ class StandIn:
 
     def __reduce__(self):  # never re-pickle a stand-in by accident
         raise TypeError("stand-ins are not picklable")
+
+
+class _BuildOnClass:
+    """BUILD on a global itself (not on an instance) would set attributes on a module's
+    class or function in the loading process: recorded for the scan, never applied."""
+
+    def __get__(self, obj: Any, cls: type) -> Any:
+        if obj is not None:
+            return obj._mt_setstate
+        return lambda state: note_suspect(cls._mt_reducer, qualname(cls),
+                                          "would set attributes on the global itself (BUILD)")
+
+
+StandIn._mt_setstate = StandIn.__setstate__  # type: ignore[attr-defined]
+StandIn.__setstate__ = _BuildOnClass()  # type: ignore[assignment,method-assign]
+
+
+def note_suspect(reader: Any, callable_: str, detail: str) -> None:
+    """Something the unpickler saw that torch.load would do and that is code, not data."""
+    if reader is not None and len(reader._suspect) < 200:
+        reader._suspect.append((callable_, detail))
 
 
 def qualname(cls: type) -> str:
@@ -107,9 +135,12 @@ class TensorRec:
     requires_grad: bool
     dtype: str
     quantized: str | None = None
+    qparams: tuple = ()  # (scale, zero_point) or (scales, zero_points, axis) as pickled
     note: str = ""
     subclass: str | None = None
     index: int = 0  # creation order, stable between readers of the same bytes
+    layout: str = "strided"  # sparse_coo, sparse_csr…, nested, numpy: no storage of its own
+    parts: tuple = ()  # the component tensors of a sparse/nested tensor
 
 
 @dataclass(eq=False)
@@ -161,7 +192,12 @@ for _cls in (StorageRec, TensorRec, ParamRec, DType, StorageType, Marker):
     _cls.__setstate__ = _no_build  # type: ignore[attr-defined]
 
 
+_INT = {int}
+
+
 def int_tuple(x: Any) -> tuple[int, ...]:
+    if type(x) is tuple and (not x or set(map(type, x)) == _INT):
+        return x  # the common case, checked at C speed
     if is_standin(x) and x._mt_args:  # torch.Size((…)) stand-in never happens, but be lenient
         x = x._mt_args[0]
     t = tuple(int(v) for v in x)
@@ -209,6 +245,8 @@ class ReadResult:
     params: list[ParamRec]
     globals: dict[str, type]  # every stand-in class the file named
     calls: list[StandIn]  # every stand-in instance made (in order)
+    suspect: list[tuple[str, str]] = field(default_factory=list)  # (callable, what it would do)
+    end: int = -1  # offset just past the pickle's STOP
 
 
 # -- what is what ----------------------------------------------------------------

@@ -1,128 +1,95 @@
-"""What a plain torch.load(weights_only=False) would run: classify globals, report calls.
+"""What a plain torch.load(weights_only=False) would run: an allowlist, not a blocklist.
 
-The restricted unpickler never runs anything; it records every global the file
-names and every call the pickle asks for. Here those records become Findings:
-'danger' for calls (or mere imports) of things that can run code, with the
-callable's qualified name, its constant arguments and where in the file it sits;
-'unknown-class' for classes this machine doesn't have. Benign patterns real
-models use (a lazy module's hooks pickle builtins.getattr(<module>, '_name'))
-are not reported.
+The restricted unpickler never runs anything; it records every global the file names,
+every call the pickle asks for (REDUCE, INST/OBJ with arguments, NEWOBJ_EX keywords,
+objects made from the file then called) and everything that is code rather than data
+(BUILD on a global, a data builtin converting an object, copyreg extension codes).
+Here those records become Findings: 'danger' for every call whose callable is not on
+the allowlist of pure data constructors (tui.core.read.allow) — with the callable's
+qualified name, its constant arguments and where it sits —; 'info' naming each package
+whose classes torch.load would import and instantiate (NEWOBJ + BUILD, how nn.Modules
+and configs are pickled); 'unknown-class' for classes this machine doesn't have.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import io
 import os
+import pickletools
 from collections import deque
 from dataclasses import replace
 from typing import Any
 
 from tui.core.model import Finding
+from tui.core.read.allow import QUIET_PACKAGES, is_safe_call
 from tui.core.read.guard import brief
 from tui.core.read.records import ParamRec, TensorRec, module_state, qualname
 
-DANGEROUS_MODULES = {
-    "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pty",
-    "pickle", "_pickle", "ctypes", "webbrowser", "importlib", "code", "codeop",
-    "multiprocessing", "asyncio", "commands", "popen2", "platform", "signal",
-    "requests", "urllib", "http", "ftplib", "telnetlib", "smtplib", "marshal",
-    "pdb", "bdb", "timeit", "cProfile", "profile", "trace", "_posixsubprocess",
-    "_thread", "threading",
-    # Also able to run code, load native code, exec source or touch files/the network:
-    "operator", "_operator", "pydoc", "pkgutil", "zipimport", "_imp", "imp", "inspect", "io",
-    "_io", "pathlib", "tempfile", "fileinput", "logging", "xmlrpc", "ssl", "select",
-    "selectors", "mmap", "gc", "atexit", "sqlite3", "shelve", "dbm", "tarfile", "zipfile",
-    "setuptools", "distutils", "pip", "ensurepip", "venv", "site", "sysconfig", "_ctypes",
-    "cffi", "cloudpickle", "dill", "joblib", "numpy.testing", "numpy.f2py", "numpy.distutils",
-    "torch.hub", "torch.utils.cpp_extension", "torch.package", "torch._dynamo",
-    "torch._inductor", "torch.jit",
-}
-# Pure data builtins a real file may construct; any other builtin is reported.
-SAFE_BUILTINS = {
-    "set", "frozenset", "complex", "slice", "bytearray", "bytes", "list", "tuple", "dict",
-    "range", "float", "int", "str", "bool", "object", "type", "NoneType", "Ellipsis",
-    "NotImplemented", "getattr",  # getattr: judged per call in findings (lazy-module hooks)
-}
-DANGEROUS_NAMES = {
-    ("builtins", n) for n in (
-        "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "__import__",
-        "breakpoint", "input", "globals", "locals", "vars", "exit", "quit",
-    )
-} | {
-    ("functools", "partial"), ("functools", "reduce"), ("operator", "attrgetter"),
-    ("operator", "itemgetter"), ("operator", "methodcaller"), ("torch.serialization", "load"),
-    ("torch", "load"), ("torch.hub", "load"), ("torch.hub", "load_state_dict_from_url"),
-    ("numpy.testing._private.utils", "runstring"), ("torch.jit", "load"),
-    ("torch._dynamo", "eval_frame"), ("copyreg", "_reconstructor_ex"), ("types", "FunctionType"),
-    ("types", "CodeType"), ("io", "open"), ("_io", "open"), ("io", "open_code"),
-    ("pathlib", "Path.write_text"), ("tempfile", "mkstemp"), ("functools", "partialmethod"),
-    # fx GraphModules are rebuilt by exec'ing Python source stored in the file.
-    ("torch.fx.graph_module", "reduce_graph_module"),
-    ("torch.fx.graph_module", "reduce_package_graph_module"),
-    ("torch.fx.graph_module", "reduce_deploy_graph_module"),
-    ("torch.fx.graph_module", "_forward_from_src"), ("torch.fx.graph_module", "_exec_with_source"),
-}
-
-
-# Wrappers that only build a callable: harmless unless the pickle also calls the result.
-WRAPPERS = {("functools", "partial"), ("operator", "attrgetter"), ("operator", "itemgetter"),
-            ("operator", "methodcaller"), ("builtins", "getattr")}
 MAX_CALLS_SHOWN = 20
 LOCATE_BUDGET = 200_000
+STATIC_OPS = 2_000_000  # opcodes walked to list the globals of a pickle that won't load
 
 
-def classify_global(module: str, name: str) -> str | None:
-    """'danger' for globals that would run code, 'missing' for classes not installed here."""
-    top = module.split(".", 1)[0]
-    parts = module.split(".")
-    if (module, name) in DANGEROUS_NAMES or any(
-            ".".join(parts[:i]) in DANGEROUS_MODULES for i in range(1, len(parts) + 1)):
-        return "danger"
-    if module == "builtins" and name not in SAFE_BUILTINS:
-        return "danger"
+def classify_global(module: str, name: str) -> str:
+    """'safe' (calling it builds data), 'main' (a script's class), 'missing' (not
+    installed here) or 'code' (calling it would run code)."""
+    if is_safe_call(f"{module}.{name}", name):
+        return "safe"
     if module == "__main__":
         return "main"
-    if top in ("torch", "collections", "builtins", "numpy", "_codecs", "copyreg"):
-        return None
+    top = module.split(".", 1)[0]
+    if top in QUIET_PACKAGES:
+        return "code"
     try:
         if importlib.util.find_spec(top) is not None:
-            return None
+            return "code"
         # `python` started in this folder would import it from here (e.g. a repo's package).
         if importlib.machinery.PathFinder.find_spec(top, [os.getcwd()]) is not None:
-            return None
+            return "code"
     except (ImportError, ValueError, OSError):
         pass
     return "missing"
 
 
 def findings(read: Any) -> list[Finding]:
-    """One Finding per dangerous call (or import) and per class missing here."""
+    """One Finding per call that is not data, per package imported, per class missing."""
     by_cls: dict[type, list[Any]] = {}
     for call in read.calls:
         by_cls.setdefault(type(call), []).append(call)
-    out: list[Finding] = []
+    out: list[Finding] = [Finding("danger", c, d) for c, d in read.suspect]
     objs: dict[int, Any] = {}  # finding index -> the object whose place in the file to show
+    packages: dict[str, list[str]] = {}
     for qual, cls in read.globals.items():
         module, name = cls._mt_module, cls._mt_name
         kind = classify_global(module, name)
         made = by_cls.get(cls, [])
-        called = [c for c in made if c.__dict__.get("_mt_called")]
-        if kind == "danger":
-            if (module, name) in WRAPPERS and made and not called and (
-                    (module, name) != ("builtins", "getattr") or all(map(_benign_getattr, made))):
-                continue
-            if not made:
-                objs[len(out)] = cls
-                out.append(Finding("danger", qual, "named in the file: torch.load would import it "
-                                   "(and could hand it to something that calls it)"))
-            for c in made[:MAX_CALLS_SHOWN]:
+        # Called: REDUCE/INST/OBJ with arguments (they run __init__), NEWOBJ_EX keywords.
+        called = [c for c in made if c.__dict__.get("_mt_init") or c._mt_kwargs]
+        if "." in name and made and not called:
+            called = made  # a dotted path reached through __new__ is a call all the same
+        if qual == "builtins.getattr" and called and all(map(_benign_getattr, called)) \
+                and not any(c.__dict__.get("_mt_called") for c in called):
+            continue  # getattr(<module>, 'method'): how bound-method hooks pickle
+        if kind != "safe" or "." in name:
+            for c in called[:MAX_CALLS_SHOWN]:
                 objs[len(out)] = c
                 out.append(Finding("danger", qual, f"would call {describe_call(c)}"))
-            if len(made) > MAX_CALLS_SHOWN:
-                out.append(Finding("danger", qual, f"… and {len(made) - MAX_CALLS_SHOWN} more calls"))
-            continue
-        for c in called[:MAX_CALLS_SHOWN]:  # an object built from the file, then called
+                for g in _handed(c):  # a callable passed on: partial(torch.load, …), …
+                    objs[len(out)] = c
+                    out.append(Finding("danger", g, f"handed to {qual}, which may call it"))
+            if len(called) > MAX_CALLS_SHOWN:
+                out.append(Finding("danger", qual, f"… and {len(called) - MAX_CALLS_SHOWN} more calls"))
+        else:
+            for c in called[:MAX_CALLS_SHOWN]:  # data constructor given an object from the file
+                obj = _object_arg(c)
+                if obj is not None:
+                    objs[len(out)] = c
+                    out.append(Finding("danger", qual, f"would pass a {obj} object made from the "
+                                       f"file to {qual} (running that class's code)"))
+        reused = [c for c in made if c.__dict__.get("_mt_called") and c not in called]
+        for c in reused[:MAX_CALLS_SHOWN]:  # an object built from the file, then called
             objs[len(out)] = c
             out.append(Finding("danger", qual, f"would call a {qual} object made from the file: "
                                f"{describe_call(c)}"))
@@ -132,6 +99,12 @@ def findings(read: Any) -> list[Finding]:
         elif kind == "missing":
             out.append(Finding("unknown-class", qual, f"package '{module.split('.')[0]}' is "
                                "not installed here: torch.load would fail"))
+        elif module.split(".", 1)[0] not in QUIET_PACKAGES and kind != "safe" and not called:
+            packages.setdefault(module.split(".", 1)[0], []).append(qual)
+    for top, quals in packages.items():
+        shown = ", ".join(quals[:3]) + (", …" if len(quals) > 3 else "")
+        out.append(Finding("info", top, f"torch.load would import {top} (its code runs on "
+                           f"import) to rebuild {shown}"))
     if objs:  # only then walk the graph (it can be large) to say where each one sits
         where = _locate(read.root)
         for i, obj in objs.items():
@@ -139,11 +112,104 @@ def findings(read: Any) -> list[Finding]:
     return out
 
 
+def static_findings(data: bytes, start: int = 0, context: str = "") -> list[Finding]:
+    """The globals a pickle names, read from its opcodes alone (nothing unpickled): for a
+    pickle that won't load, what torch.load would have imported and perhaps called
+    before it got to the broken part. Every one off the allowlist is reported."""
+    out: list[Finding] = []
+    memo: dict[Any, Any] = {}
+    seen: set[str] = set()
+    why = context or "named in a pickle that does not read to its end"
+
+    def add(module: Any, name: Any) -> None:
+        qual = f"{module}.{name}"
+        if qual in seen or len(out) >= 200:
+            return
+        seen.add(qual)
+        if not isinstance(module, str) or not isinstance(name, str) or \
+                not is_safe_call(qual, name):
+            out.append(Finding("danger", qual, f"{why}: torch.load would import it and may call it"))
+
+    # A light simulation of the unpickler's stack (strings only; anything else is None):
+    # it stops where the real one would fail, so nothing after that point is reported.
+    stack: list[Any] = []
+    marks: list[int] = []
+    try:
+        ops = pickletools.genops(io.BytesIO(bytes(memoryview(data)[start:])))
+        for i, (op, arg, _pos) in enumerate(ops):
+            if i > STATIC_OPS or op.name == "STOP":
+                break
+            if op.name == "MARK":
+                marks.append(len(stack))
+                continue
+            before = op.stack_before
+            if pickletools.markobject in before:
+                if not marks:
+                    break
+                del stack[marks.pop():]
+                before = [b for b in before if b not in (pickletools.markobject, pickletools.stackslice)]
+            if len(stack) < len(before):
+                break  # the real unpickler fails here: nothing after it runs
+            top = stack[len(stack) - len(before):]
+            del stack[len(stack) - len(before):]
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = str(arg).partition(" ")
+                add(module, attr)
+            elif name == "STACK_GLOBAL":
+                if not all(isinstance(x, str) for x in top):
+                    break  # STACK_GLOBAL needs two strings: torch.load stops here
+                add(*top)
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                out.append(Finding("danger", f"copyreg extension code {arg}", "resolved through "
+                                   "the loading process's copyreg registry: any registered callable"))
+            if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                if not stack:
+                    break
+                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if arg not in memo:
+                    break
+                stack.append(memo[arg])
+            elif "UNICODE" in name or "STRING" in name:
+                stack.append(arg)
+            else:
+                stack.extend(None for _ in op.stack_after)
+    except Exception:  # noqa: BLE001 - the broken part: everything before it was listed
+        pass
+    return out
+
+
+def _object_arg(call: Any) -> str | None:
+    """The class of an argument that is an object of a class off the allowlist."""
+    for a in (*call._mt_args, *(call._mt_kwargs or {}).values()):
+        cls = type(a)
+        if getattr(cls, "_mt_name", "") and "_mt_args" in getattr(a, "__dict__", {}) \
+                and not is_safe_call(qualname(cls), cls._mt_name):
+            return qualname(cls)
+    return None
+
+
+def _handed(call: Any) -> list[str]:
+    """Globals (off the allowlist) among a call's arguments."""
+    out = []
+    for a in (*call._mt_args, *(call._mt_kwargs or {}).values()):
+        if isinstance(a, type) and getattr(a, "_mt_name", "") and not is_safe_call(
+                qualname(a), a._mt_name):
+            out.append(qualname(a))
+    return out
+
+
 def _benign_getattr(call: Any) -> bool:
-    """getattr(<a pickled nn.Module>, 'method'): how bound-method hooks pickle."""
+    """getattr(<a pickled nn.Module>, 'method') (how bound-method hooks pickle) or
+    getattr(<a torch class>, 'name') (how torch.relu & co. pickle), never called after."""
     args = call._mt_args
-    return (len(args) == 2 and module_state(args[0]) is not None and isinstance(args[1], str)
-            and not args[1].startswith("__"))
+    if len(args) != 2 or not isinstance(args[1], str) or args[1].startswith("__"):
+        return False
+    target = args[0]
+    if isinstance(target, type) and getattr(target, "_mt_name", ""):
+        return target._mt_module.split(".", 1)[0] == "torch"
+    return module_state(target) is not None
 
 
 def describe_call(call: Any) -> str:

@@ -17,7 +17,16 @@ import pickle
 from typing import Any
 
 from tui.core.model import DTYPE_SIZES
+from tui.core.read.fastguard import fast_check
 from tui.core.read.guard import brief, check_hashable, check_pickle, check_size
+from tui.core.read.kinds import (
+    LAYOUTS,
+    converting,
+    guard_recorders,
+    nested_record,
+    numpy_record,
+    sparse_record,
+)
 from tui.core.read.records import (
     STORAGE_DTYPES,
     TORCH_DTYPE_ALIASES,
@@ -34,6 +43,7 @@ from tui.core.read.records import (
     TorchSize,
     count_arg,
     int_tuple,
+    note_suspect,
     qualname,
     shape_arg,
 )
@@ -48,7 +58,9 @@ class _Restricted:
         self._tensors: list[TensorRec] = []
         self._params: list[ParamRec] = []
         self._calls: list[StandIn] = []
+        self._suspect: list[tuple[str, str]] = []
         self._recorders = self._make_recorders()
+        guard_recorders(self)
 
     # -- globals ---------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401
@@ -69,7 +81,7 @@ class _Restricted:
             dname = TORCH_DTYPE_ALIASES.get(name, name)
             if dname in DTYPE_SIZES:
                 return DType(dname)
-            if name.startswith("per_") or name in ("strided", "sparse_coo", "sparse_csr", "_mkldnn"):
+            if name.startswith("per_") or name in LAYOUTS:
                 return Marker(f"torch.{name}")
         key = (module, name)
         cls = self._standins.get(key)
@@ -86,7 +98,8 @@ class _Restricted:
             raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
         typename = pid[0].decode("latin-1") if isinstance(pid[0], bytes) else pid[0]
         if typename == "module":  # legacy: ('module', class, source file, source)
-            return pid[1] if len(pid) > 1 else None
+            # Only a class: anything else of the file's (a tuple) could reach a dict key.
+            return pid[1] if len(pid) > 1 and isinstance(pid[1], type) else None
         if (typename != "storage" or len(pid) < 5 or not isinstance(pid[2], (str, int))
                 or not isinstance(pid[3], str)):
             raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
@@ -126,7 +139,8 @@ class _Restricted:
         def qtensor(storage, offset, size, stride, qparams, requires_grad, hooks):
             scheme = qparams[0] if isinstance(qparams, tuple) and qparams else None
             return self._tensor(storage, offset, size, stride, requires_grad,
-                                quantized=getattr(scheme, "name", str(scheme)))
+                                quantized=getattr(scheme, "name", str(scheme)),
+                                qparams=tuple(qparams[1:4]) if isinstance(qparams, tuple) else ())
 
         def param(data, requires_grad, hooks=None, state=None):
             if isinstance(data, ParamRec):
@@ -180,6 +194,15 @@ class _Restricted:
                 return data
             return meta(dtype, (), (), requires_grad)
 
+        def sparse(layout, data):
+            return sparse_record(self, layout, data)
+
+        def nested(buffer, sizes, strides, offsets):
+            return nested_record(self, buffer, sizes)
+
+        def from_numpy(data, dtype, device, requires_grad):
+            return numpy_record(self, data, dtype, device, requires_grad)
+
         def size(*args):
             return TorchSize(int_tuple(args[0])) if args else TorchSize()
 
@@ -187,6 +210,7 @@ class _Restricted:
             return Marker("device(" + ", ".join(brief(a) for a in args) + ")")
 
         def odict(*args):
+            converting(self, collections.OrderedDict, args)
             return collections.OrderedDict(keyed(args[0], True)) if args else collections.OrderedDict()
 
         def codecs_encode(obj, encoding="utf-8", errors="strict"):
@@ -196,6 +220,9 @@ class _Restricted:
 
         def reconstructor(cls, base, state=None):
             if isinstance(cls, type) and issubclass(cls, StandIn):
+                if qualname(base) not in ("builtins.object", "builtins.dict", "builtins.list"):
+                    note_suspect(self, qualname(base) if isinstance(base, type) else brief(base),
+                                 f"would run its __init__ on a new {qualname(cls)} object")
                 return cls.__new__(cls)
             if cls in (collections.OrderedDict, dict, list, set):
                 return cls()
@@ -203,6 +230,7 @@ class _Restricted:
 
         def safe(fn, sized=False):
             def call(*args):
+                converting(self, fn, args)
                 for a in args:  # bytes(10**12), list(range(10**12)): refuse, don't allocate
                     if sized or isinstance(a, range):
                         check_size(a)
@@ -219,8 +247,16 @@ class _Restricted:
 
         def hashed(fn, pairs=False):
             def call(*args):
+                converting(self, fn, args)
                 return fn(keyed(args[0], pairs)) if args else fn()
             return call
+
+        def str_(*args):
+            converting(self, str, args)
+            # str() of a container is a repr walk: of shared tuples, exponential. Bound it.
+            if args and not isinstance(args[0], (str, bytes, int, float, complex, type(None))):
+                return brief(args[0])
+            return str(*args)
 
         def tuple_(*args):
             t = HashById(safe(tuple)(*args))
@@ -239,6 +275,9 @@ class _Restricted:
             ("torch._tensor", "_rebuild_from_type"): lambda f, t, a, d: from_type(f, t, a, d),
             ("torch.nn.parameter", "UninitializedParameter"): uninit_param,
             ("torch.nn.parameter", "UninitializedBuffer"): uninit_buffer,
+            (u, "_rebuild_sparse_tensor"): sparse, (u, "_rebuild_nested_tensor"): nested,
+            (u, "_rebuild_device_tensor_from_numpy"): from_numpy,
+            ("torch.serialization", "_get_layout"): lambda name: Marker(str(name)),
             ("torch", "Size"): size, ("torch", "device"): device,
             ("collections", "OrderedDict"): odict,
             ("builtins", "set"): hashed(set), ("builtins", "frozenset"): hashed(frozenset),
@@ -247,21 +286,23 @@ class _Restricted:
             ("builtins", "list"): safe(list), ("builtins", "tuple"): tuple_,
             ("builtins", "dict"): hashed(dict, True), ("builtins", "range"): safe(range),
             ("builtins", "float"): safe(float), ("builtins", "int"): safe(int),
-            ("builtins", "str"): safe(str), ("builtins", "bool"): safe(bool),
+            ("builtins", "str"): str_, ("builtins", "bool"): safe(bool),
             ("_codecs", "encode"): codecs_encode,
             ("copyreg", "_reconstructor"): reconstructor,
         }
 
     def result(self, root: Any) -> ReadResult:
         return ReadResult(root, self._storages, self._tensors, self._params,
-                          {f"{m}.{n}": c for (m, n), c in self._standins.items()}, self._calls)
+                          {f"{m}.{n}": c for (m, n), c in self._standins.items()}, self._calls,
+                          self._suspect)
 
 
 class Unpickler(_Restricted, pickle.Unpickler):
     """The fast (C) restricted unpickler used to open files."""
 
     def __init__(self, data: bytes) -> None:
-        super().__init__(io.BytesIO(data))
+        self._file = io.BytesIO(data)
+        super().__init__(self._file)
         self._setup()
 
 
@@ -292,6 +333,16 @@ class TracingUnpickler(_Restricted, pickle._Unpickler):  # type: ignore[name-def
 
 def load_pickle(data: bytes, tracing: bool = False) -> ReadResult:
     """Unpickle `data` into stand-ins. Raises pickle/our errors on bad input."""
-    check_pickle(data)  # refuse hash bombs and absurd length claims before the C code runs
+    # Refuse hash bombs and absurd length claims before the C code runs: the fast scan
+    # proves torch's own pickles safe at C speed, the full guard walks the rest.
+    proven = fast_check(data) is not None or check_pickle(data) >= 0
     u = TracingUnpickler(data) if tracing else Unpickler(data)
-    return u.result(u.load())
+    try:
+        read = u.result(u.load())
+    except Exception as e:
+        e.partial = u.result(None)  # what was read before the error: the scan reports it
+        if proven:  # word the error as the full guard does (the scan proved safety only)
+            check_pickle(data)
+        raise
+    read.end = u._file.tell()  # where STOP was: anything after it torch never reads
+    return read

@@ -4,7 +4,8 @@
 `safetensors`) streams tensor bytes from the source (`stream`) through `tensors_out`
 into a temp file beside the target (`atomic`); `zipwrite` lays out torch zips,
 `pickle_slice` cuts a module out of a checkpoint's pickle, `freeze_plan` keeps
-requires_grad beside weights-only files.
+requires_grad beside weights-only files, `targets` keeps a target's extension and format
+in step. A suspicious source is written as a full model only when asked (`keep_code`).
 
 May import: `tui.core.read` (records, containers), `model`, `errors`, `formats`, `human`;
 torch only inside functions that write TorchScript.

@@ -27,13 +27,15 @@ import zlib
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile
-from tui.core.read.containers import TorchSource
+from tui.core.read.containers import TorchSource, listing
+from tui.core.read.locate import Blob
 from tui.core.read.records import module_state
+from tui.core.read.source import fileobj, size_of
 from tui.core.read.unpickle import load_pickle
 from tui.core.write.atomic import AtomicFile, write_all
 from tui.core.write.relocate import to_cpu
-from tui.core.write.stream import Blob, Progress, Sources
-from tui.core.write.zipwrite import archive_name, central_offsets, listing, torch_zip
+from tui.core.write.stream import Progress, Sources
+from tui.core.write.zipwrite import archive_name, central_offsets, torch_zip
 
 NEWTRUE, NEWFALSE = 0x88, 0x89
 
@@ -96,7 +98,7 @@ def check_unchanged(mf: ModelFile, sources: Sources) -> None:
     src: TorchSource = mf.source.torch
     if src.container == "zip":
         try:
-            with zipfile.ZipFile(src.path) as z:
+            with fileobj(src.path) as f, zipfile.ZipFile(f) as z:
                 now = z.read(src.prefix + "data.pkl")
         except (OSError, KeyError, zipfile.BadZipFile, ValueError, EOFError):
             now = b""
@@ -114,7 +116,7 @@ def check_unchanged(mf: ModelFile, sources: Sources) -> None:
 def whole_file(af: AtomicFile, mf: ModelFile, patches: list[tuple[int, int]], sources: Sources,
                progress: Progress) -> int:
     src: TorchSource = mf.source.torch
-    size = os.path.getsize(src.path)
+    size = size_of(src.path)
     sources.copy(Blob(size, src.path, 0), af.fd, progress)
     if not patches:
         return size
@@ -185,12 +187,17 @@ def part_size(mf: ModelFile, sub: bytes, keys: list[str]) -> int:
 
 
 def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sources: Sources,
-               progress: Progress) -> int:
+               progress: Progress, casts: dict[str, tuple[str, str]] | None = None) -> int:
+    """`casts`: storage key → (stored, written) dtype, converted on the way (zip only)."""
     src: TorchSource = mf.source.torch
+    casts = casts or {}
+    if casts and src.container != "zip":
+        raise ModelFileError(src.path, "a cast of a legacy-format (torch < 1.6) full model is not "
+                             "supported: save it as state_dict")
     if src.container == "zip":
         entries, _ = listing(src.path)
         meta: dict[str, bytes] = {}
-        with zipfile.ZipFile(src.path) as z:
+        with fileobj(src.path) as f, zipfile.ZipFile(f) as z:
             for name, e in entries.items():
                 rel = name[len(src.prefix):]
                 if name.startswith(src.prefix) and rel != "data.pkl" and not rel.startswith("data/") \
@@ -201,7 +208,13 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
             e = entries.get(f"{src.prefix}data/{k}")
             if e is None:
                 raise ModelFileError(src.path, f"storage data/{k} is missing from the archive")
-            blobs.append((k, Blob(e.size, src.path, e.data, crc=e.crc)))
+            if k in casts:
+                a, b = casts[k]
+                size = e.size // int(DTYPE_SIZES[a]) * int(DTYPE_SIZES[b])
+                source = Blob(e.size, src.path, e.data, crc=e.crc)
+                blobs.append((k, Blob(size, src.path, parts=[source], cast=(a, b))))
+            else:
+                blobs.append((k, Blob(e.size, src.path, e.data, crc=e.crc)))
         return torch_zip(af.fd, sources, progress, archive_name(af.target), sub, blobs, meta)
     if src.container != "legacy":
         raise ModelFileError(src.path, "this file has no storages to write")
@@ -224,18 +237,38 @@ def write_part(af: AtomicFile, mf: ModelFile, sub: bytes, keys: list[str], sourc
 
 # -- TorchScript ---------------------------------------------------------------------
 def torchscript(af: AtomicFile, mf: ModelFile) -> int:
+    """Load the archive with torch (only ever after a clean scan: save() checks), set the
+    flags, torch.jit.save it, and rewrite the zip under the source's archive name with
+    fixed dates, so saving twice gives the same bytes."""
+    import io
+
     import torch
 
-    module = mf.source.script
-    by_name = {n: t for t in mf.tensors for n in t.names}
-    for name, p in module.named_parameters():
-        t = by_name.get(name)
-        if t is not None and t.requires_grad is not None:
-            p.requires_grad_(bool(t.requires_grad))
     try:
-        torch.jit.save(module, af.tmp)
+        module = torch.jit.load(mf.path, map_location="cpu")
+        by_name = {n: t for t in mf.tensors for n in t.names}
+        for name, p in module.named_parameters():
+            t = by_name.get(name)
+            if t is not None and t.requires_grad is not None:
+                p.requires_grad_(bool(t.requires_grad))
+        buf = io.BytesIO()
+        torch.jit.save(module, buf)
     except OSError:
         raise
     except Exception as e:  # noqa: BLE001 - torch's own errors
         raise ModelFileError(af.target, f"torch.jit.save failed ({str(e).splitlines()[0][:120]})") from None
-    return os.path.getsize(af.tmp)
+    return _rename_archive(af, buf.getvalue(), mf.source.torch.prefix)
+
+
+def _rename_archive(af: AtomicFile, data: bytes, prefix: str) -> int:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src, open(af.fd, "wb", closefd=False) as out, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            rest = info.filename.split("/", 1)[1] if "/" in info.filename else info.filename
+            if rest == ".data/serialization_id":
+                continue  # a fresh random id each save: drop it (torch.jit.load doesn't need it)
+            dst.writestr(zipfile.ZipInfo(prefix + rest, date_time=(1980, 1, 1, 0, 0, 0)),
+                         src.read(info))
+    return os.fstat(af.fd).st_size

@@ -63,6 +63,8 @@ class _Item:
         """key (dict) or index (list/tuple) → (start, end, item) of the value."""
         out: dict[str, tuple[int, int, _Item]] = {}
         for how, flat, op_pos in self.parts or ():
+            if how == "build":
+                continue
             if how == "pairs":
                 for j in range(0, len(flat) - 1, 2):
                     nxt = flat[j + 2][1] if j + 2 < len(flat) else op_pos
@@ -180,6 +182,8 @@ def _generic(name: str, kind: str, n_below: int, has_mark: bool, pushes: bool, a
             item.add("pairs", below[1:] + sliced, pos)
         elif name in ("APPEND", "APPENDS"):
             item.add("seq", below[1:] + sliced, pos)
+        elif name == "BUILD":
+            item.add("build", below[1:], pos)
         stack.append(target)
         return
     if not pushes:
@@ -198,6 +202,21 @@ def find(w: Walk, key_path: str) -> tuple[int, int, _Item]:
         nxt = cur[2].children().get(part)
         if nxt is None:
             raise SliceError(f"no value under {key_path!r}")
+        cur = nxt
+    return cur
+
+
+def find_module(w: Walk, key_path: str, module_path: str) -> tuple[int, int, _Item]:
+    """Byte span of a submodule ("encoder.layer1") of the module under key_path: each
+    step goes through the module's BUILD state, its `_modules` dict, then the name."""
+    cur = find(w, key_path)
+    for part in module_path.split(".") if module_path else []:
+        builds = [flat for how, flat, _ in cur[2].parts or () if how == "build"]
+        state = builds[-1][0][0] if builds and builds[-1] else None
+        mods = state.children().get("_modules") if isinstance(state, _Item) else None
+        nxt = mods[2].children().get(part) if mods else None
+        if nxt is None:
+            raise SliceError(f"no submodule {part!r} under {module_path!r}")
         cur = nxt
     return cur
 

@@ -23,6 +23,8 @@ from tui.core.errors import ModelFileError
 from tui.core.human import count, plural, size
 from tui.core.model import ModelFile
 from tui.core.read.records import module_state
+from tui.core.read.source import is_url
+from tui.core.surgery import Surgery
 from tui.core.write import full as write_full
 from tui.core.write.atomic import AtomicFile, atomic_write, check_space, check_target
 from tui.core.write.freeze_plan import is_plan, plan_path, write_plan
@@ -38,6 +40,7 @@ class SaveResult:
     tensors: int  # tensors written (state_dict/safetensors: entries; full: unique tensors)
     notes: list[str] = field(default_factory=list)
     replaced_source: bool = False  # the open file itself was overwritten
+    surgery: Surgery | None = None  # renames, drops, extract, cast applied
 
 
 @dataclass
@@ -71,6 +74,8 @@ def suggested_path(mf: ModelFile, fmt: str | None = None) -> str:
     """A free name beside the source: entire_model.pth → entire_model.frozen.pth."""
     fmt = fmt or default_format(mf)
     base = mf.path.rstrip(os.sep) or mf.path
+    if is_url(base):  # a remote source: saved in the current folder, under its name
+        base = os.path.join(os.getcwd(), base.rstrip("/").rsplit("/", 1)[-1] or "model")
     if base.endswith(".index.json"):
         base = base[: -len(".index.json")]
     folder, name = os.path.split(base)
@@ -96,10 +101,24 @@ def describe_format(fmt: str) -> str:
     return f.describe if f else f"unknown format {fmt!r}"
 
 
+def carries_code(mf: ModelFile, fmt: str, whole_checkpoint: bool = False) -> bool:
+    """Would this save copy the source's pickle (or TorchScript) as it is?"""
+    return fmt == "full" or (whole_checkpoint and mf.format == "checkpoint")
+
+
+def code_kept(mf: ModelFile) -> list[str]:
+    """The calls a full-model save of this file would pass on (its danger findings)."""
+    return [w.callable for w in mf.warnings if w.severity == "danger"]
+
+
 def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool = False,
          force: bool = False, whole_checkpoint: bool = False, cpu: bool = False,
-         progress: Callable[[int, int], None] | None = None) -> SaveResult:
-    """Write the model (with its current requires_grad) to `out`; see the module doc.
+         keep_code: bool = False,
+         progress: Callable[[int, int], None] | None = None,
+         surgery: Surgery | None = None) -> SaveResult:
+    """Write the model (with its current requires_grad and the Editor's `surgery`: renames,
+    drops, extract, cast) to `out`; see the module doc. `keep_code`: write a full model of
+    a suspicious file all the same.
     `cpu`: every storage is recorded as saved on the CPU (plain torch.load works anywhere)."""
     out = os.fspath(out)
     if mf.source is None or mf.root is None:
@@ -110,7 +129,26 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
     fmt = fmt or default_format(mf)
     if fmt not in formats.FORMAT_IDS:
         raise ModelFileError(out, f"unknown format {fmt!r} (full, state_dict or safetensors)")
-    job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu)
+    if whole and mf.source.kind == "dcp":
+        raise ModelFileError(mf.path, "a DCP checkpoint can't be rewritten whole: save its model "
+                             "part as state_dict or safetensors")
+    danger = code_kept(mf)
+    if danger and carries_code(mf, fmt, whole):
+        names = ", ".join(dict.fromkeys(danger[:3])) + (", …" if len(set(danger)) > 3 else "")
+        if mf.source.kind == "torchscript":  # saving it would mean torch.jit.load running it
+            raise ModelFileError(mf.path, f"refused: TorchScript saving loads the archive with "
+                                 f"torch, which would run {names}; save as state_dict or "
+                                 "safetensors (no code)")
+        if not keep_code:
+            raise ModelFileError(mf.path, f"refused: the file would call {names} when loaded and a "
+                                 f"{formats.label('checkpoint' if whole else fmt)} keeps that; save "
+                                 "as state_dict or safetensors (no code), or keep it on purpose "
+                                 "(--keep-code, or 'keep code' in the save dialog)")
+    surgery = surgery if surgery is not None and not surgery.empty else None
+    if whole and surgery is not None:
+        raise ModelFileError(mf.path, "a whole checkpoint is written as stored: rename, drop, "
+                             "extract and cast apply to the model part saved alone")
+    job = _whole_checkpoint(mf, fmt, cpu) if whole else _job(mf, fmt, cpu, surgery)
     target = check_target(out, force)
     same = _same_file(target, mf.path)
     plan_target = plan_path(target) if freeze_plan else None
@@ -118,6 +156,10 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
         check_target(plan_target, force)
     check_space(target, job.total)
     notes: list[str] = []
+    if mf.source.kind == "dcp" and not whole:
+        from tui.core.write.dcp_out import left_out
+
+        notes += [n for n in [left_out(mf)] if n]
     with Sources() as sources:
         if mf.source.torch is not None:
             write_full.check_unchanged(mf, sources)
@@ -143,7 +185,7 @@ def save(mf: ModelFile, out: str, fmt: str | None = None, *, freeze_plan: bool =
             and os.path.isfile(beside) and is_plan(beside):
         notes.append(f"an older freeze plan {os.path.basename(beside)} beside it will be applied "
                      "when it is opened")
-    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same)
+    return SaveResult(target, job.label, nbytes, written_plan, job.tensors, notes, same, surgery)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -153,18 +195,25 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
+def _job(mf: ModelFile, fmt: str, cpu: bool = False, surgery: Surgery | None = None) -> _Job:
     if fmt == "full":
-        return _full(mf, cpu)
+        return _full(mf, cpu, surgery)
     from tui.core.write import safetensors as write_safetensors
     from tui.core.write import state_dict as write_state_dict
+    from tui.core.write import surgery_out
     from tui.core.write.tensors_out import collect
 
-    tensors = collect(mf)
+    if mf.source.kind == "dcp":
+        from tui.core.write.dcp_out import dcp_tensors
+
+        tensors = dcp_tensors(mf)
+    else:
+        tensors = collect(mf)
+    tensors = surgery_out.apply(mf.path, tensors, surgery)
     if fmt == "state_dict":
         write_state_dict.check_dtypes(mf.path, tensors)
         meta = getattr(mf.source.model_obj, "_metadata", None) if mf.source.kind == "torch" else None
-        meta = meta if isinstance(meta, dict) else None
+        meta = surgery_out.metadata(meta if isinstance(meta, dict) else None, surgery)
         return _Job("state_dict", write_state_dict.total_bytes(tensors), len(tensors),
                     lambda af, s, p: write_state_dict.write(af.fd, tensors, af.target, s, p, meta, cpu))
     kept, aliases = write_safetensors.plan(mf.path, tensors)
@@ -184,8 +233,15 @@ def _job(mf: ModelFile, fmt: str, cpu: bool = False) -> _Job:
     return _Job("safetensors", write_safetensors.total_bytes(kept), len(kept), write)
 
 
-def _full(mf: ModelFile, cpu: bool = False) -> _Job:
+def _full(mf: ModelFile, cpu: bool = False, surgery: Surgery | None = None) -> _Job:
     src = mf.source
+    if surgery is not None:
+        from tui.core.write import full_surgery
+
+        full_surgery.refuse_names(mf, surgery)
+        if src.kind == "torchscript":
+            raise ModelFileError(mf.path, "extract and cast of a TorchScript file are not "
+                                 "supported: save it as state_dict or safetensors")
     if src.kind == "torchscript":
         return _Job("full", mf.file_size, len(mf.tensors), lambda af, s, p: write_full.torchscript(af, mf))
     if not _part_is_module(mf):
@@ -193,6 +249,14 @@ def _full(mf: ModelFile, cpu: bool = False) -> _Job:
         raise ModelFileError(mf.path, f"{what} has no architecture to write as a full model: "
                              "save it as state_dict or safetensors")
     patches = write_full.flag_patches(mf)
+    if surgery is not None:
+        sub, keys, casts = full_surgery.model_pickle(mf, patches, surgery)
+        if cpu:
+            from tui.core.write.relocate import to_cpu
+
+            sub = to_cpu(sub)[0]
+        return _Job("full", write_full.part_size(mf, sub, keys), len(keys),
+                    lambda af, s, p: write_full.write_part(af, mf, sub, keys, s, p, casts))
     if not mf.model_key:
         return _whole_file(mf, patches, "full", cpu)
     sub, keys = write_full.model_part(mf, patches, cpu)
@@ -245,6 +309,9 @@ def summary(editor: Any, result: SaveResult, plan_hint: str = "add --freeze-plan
                  f"unknown of {count(c.numel)} parameters")
     else:
         flags = f"{count(c.trainable)} of {count(c.numel)} parameters trainable"
+    surgery = getattr(editor, "surgery", None)
+    if surgery is not None and not surgery.empty:
+        edits += "; " + ", ".join(surgery.describe())
     line = (f"{edits} ({flags}); wrote {result.path}: {formats.label(result.format)}, "
             f"{plural(result.tensors, 'tensor')}, {size(result.nbytes)}")
     if result.plan_path:

@@ -14,9 +14,10 @@ from typing import Any
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES
+from tui.core.read.locate import Storage
 from tui.core.read.records import STORAGE_DTYPES
 from tui.core.write.stream import Progress, Sources
-from tui.core.write.tensors_out import OutTensor, Storage
+from tui.core.write.tensors_out import OutTensor
 from tui.core.write.zipwrite import archive_name, default_meta, torch_zip
 
 # dtype → the legacy typed-storage class torch.save names for it.

@@ -10,25 +10,18 @@ from typing import Any
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, ModelFile, contiguous_stride
+from tui.core.read.guard import brief
+from tui.core.read.locate import Blob, Locator, Storage
 from tui.core.read.records import (
     ParamRec,
-    StorageRec,
     TensorRec,
     is_tensor,
     items_of,
     module_state,
     non_persistent,
 )
-from tui.core.write.stream import Blob
 
-
-@dataclass(eq=False)
-class Storage:
-    """One storage: tensors that share it stay views of one block in the output."""
-
-    blob: Blob
-    dtype: str  # element type of the storage as the source names it
-    location: str
+PLAIN = ("torch.Tensor", "torch.nn.parameter.Parameter")  # not a subclass of its own
 
 
 @dataclass(eq=False)
@@ -79,13 +72,13 @@ def state_entries(obj: Any, path: str) -> list[tuple[str, Any]]:
         if id(mod) in chain:
             raise ModelFileError(path, f"module {prefix[:-1]!r} contains itself")
         st = module_state(mod) or {}
-        for k, p in items_of(st.get("_parameters")):
-            if is_tensor(p):
-                out.append((f"{prefix}{k}", p))
         skip = non_persistent(st)
-        for k, b in items_of(st.get("_buffers")):
-            if is_tensor(b) and k not in skip:
-                out.append((f"{prefix}{k}", b))
+        for k, p in items_of(st.get("_parameters")) + items_of(st.get("_buffers")):
+            if p is not None and not is_tensor(p):  # never a silent drop
+                raise ModelFileError(path, f"tensor {prefix}{k} is a {brief(p)}, not a tensor "
+                                     "modeltree can write exactly: nothing was written")
+            if is_tensor(p) and k not in skip:
+                out.append((f"{prefix}{k}", p))
         kids = [(f"{prefix}{k}.", c, chain + (id(mod),)) for k, c in items_of(st.get("_modules"))
                 if module_state(c) is not None]
         stack.extend(reversed(kids))
@@ -93,55 +86,28 @@ def state_entries(obj: Any, path: str) -> list[tuple[str, Any]]:
 
 
 class _Resolver:
-    """StorageRec → Storage (one per record), with the bytes' place in the source file."""
+    """Tensor records → OutTensors over the storages the Locator finds in the source."""
 
     def __init__(self, mf: ModelFile) -> None:
         self.mf = mf
-        self.storages: dict[int, Storage] = {}
-        self.owner: dict[int, Any] = {}  # id(StorageRec) → TorchSource
-        self.listings: dict[str, dict] = {}
-        src = mf.source
-        for ts in ([src.torch] if src.torch is not None else []) + list(src.shards):
-            for rec in ts.read.storages.values():
-                self.owner[id(rec)] = ts
-
-    def storage(self, rec: StorageRec, name: str) -> Storage:
-        got = self.storages.get(id(rec))
-        if got is not None:
-            return got
-        ts = self.owner.get(id(rec))
-        if ts is None:
-            raise ModelFileError(self.mf.path, f"tensor {name}: storage {rec.key} not found")
-        nbytes = int(rec.numel * DTYPE_SIZES.get(rec.dtype, 1))
-        if ts.container == "zip":
-            from tui.core.write.zipwrite import listing
-
-            if ts.path not in self.listings:
-                self.listings[ts.path] = listing(ts.path)[0]
-            entry = self.listings[ts.path].get(f"{ts.prefix}data/{rec.key}")
-            if entry is None:
-                raise ModelFileError(ts.path, f"storage data/{rec.key} is missing from the archive")
-            if not entry.stored:
-                raise ModelFileError(ts.path, f"storage data/{rec.key} is compressed; torch writes it stored")
-            blob = Blob(entry.size, ts.path, entry.data, crc=entry.crc)
-        else:
-            offsets = ts.storage_offsets()
-            if rec.key not in offsets:
-                raise ModelFileError(ts.path, f"storage {rec.key} is missing from the file")
-            blob = Blob(nbytes, ts.path, offsets[rec.key])
-        got = Storage(blob, rec.dtype, rec.location)
-        self.storages[id(rec)] = got
-        return got
+        self.locator = Locator(mf)
 
     def tensor(self, name: str, rec: Any) -> OutTensor:
         data = rec.data if isinstance(rec, ParamRec) else rec
+        if isinstance(data, TensorRec) and data.subclass and data.subclass not in PLAIN:
+            raise ModelFileError(self.mf.path, f"tensor {name} is a {data.subclass} (a tensor "
+                                 "subclass): this format can't keep its class (the full format "
+                                 "keeps it)")
+        if isinstance(data, TensorRec) and data.layout != "strided":
+            raise ModelFileError(self.mf.path, f"tensor {name} is a {data.note or data.layout}: "
+                                 "this format can't hold it exactly (the full format keeps it)")
         if not isinstance(data, TensorRec) or data.storage is None:
             what = data.note if isinstance(data, TensorRec) and data.note else "no data"
             raise ModelFileError(self.mf.path, f"tensor {name} has {what}: it can't be written as weights")
         if data.quantized:
             raise ModelFileError(self.mf.path, f"tensor {name} is quantized ({data.quantized}): "
                                  "only the full format can keep it")
-        return checked(self.mf.path, OutTensor(name, self.storage(data.storage, name), data.dtype,
+        return checked(self.mf.path, OutTensor(name, self.locator.storage(data.storage, name), data.dtype,
                                                tuple(data.shape), tuple(data.stride), data.offset))
 
 
@@ -169,6 +135,11 @@ def collect(mf: ModelFile) -> list[OutTensor]:
     r = _Resolver(mf)
     entries = state_entries(obj, mf.path) if module_state(obj) is not None else \
         [(str(k), v) for k, v in obj.items() if is_tensor(v)]
+    dropped = [k for k, v in (obj.items() if module_state(obj) is None else ())
+               if not is_tensor(v) and v is not None]
+    if dropped and mf.format == "state_dict":
+        raise ModelFileError(mf.path, f"entry {dropped[0]} is not a tensor modeltree can write "
+                             "exactly: nothing was written")
     return [r.tensor(k, v) for k, v in entries]
 
 
@@ -182,20 +153,6 @@ def _from_safetensors(mf: ModelFile) -> list[OutTensor]:
 
 
 def _from_script(mf: ModelFile) -> list[OutTensor]:
-    import torch  # the TorchScript module is torch's object already in memory
-
-    storages: dict[int, Storage] = {}
-    out = []
-    for name, t in mf.source.script.state_dict().items():
-        t = t.detach()
-        if t.is_quantized:
-            raise ModelFileError(mf.path, f"tensor {name} is quantized: only the full format can keep it")
-        us = t.untyped_storage()
-        st = storages.get(us.data_ptr())
-        if st is None:
-            raw = torch.empty(0, dtype=torch.uint8).set_(us, 0, (us.nbytes(),), (1,))
-            st = Storage(Blob(us.nbytes(), data=memoryview(raw.numpy())), str(t.dtype)[6:], "cpu")
-            storages[us.data_ptr()] = st
-        out.append(checked(mf.path, OutTensor(name, st, str(t.dtype)[6:], tuple(t.shape),
-                                              tuple(t.stride()), t.storage_offset())))
-    return out
+    """A TorchScript archive read structurally: its state_dict() entries, from its zip."""
+    r = _Resolver(mf)
+    return [r.tensor(name, rec) for name, rec in mf.source.script]

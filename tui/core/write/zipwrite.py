@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import struct
-import zipfile
 import zlib
-from dataclasses import dataclass
 
 from tui.core.errors import ModelFileError
+from tui.core.read.locate import Blob
+from tui.core.read.source import fileobj
 from tui.core.write.atomic import write_all
-from tui.core.write.stream import Blob, Progress, Sources
+from tui.core.write.stream import Progress, Sources
+from tui.core.write.stream import stats as stream_stats
 
 ALIGN = 64
 _U32 = 0xFFFFFFFF
@@ -26,42 +27,10 @@ _DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01: reproducible output
 _VERSION = 45  # ZIP64
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A stored entry of a source zip."""
-
-    name: str
-    header: int  # offset of the local header
-    data: int  # offset of the first data byte
-    size: int
-    crc: int
-    flags: int
-    stored: bool
-
-
-def listing(path: str) -> tuple[dict[str, Entry], int]:
-    """Every entry of a zip (with its data offset), and where the central directory starts."""
-    try:
-        with open(path, "rb") as f, zipfile.ZipFile(f) as z:
-            out: dict[str, Entry] = {}
-            for info in z.infolist():
-                f.seek(info.header_offset)
-                head = f.read(30)
-                if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                    raise ModelFileError(path, f"broken zip entry {info.filename}")
-                name_len, extra_len = struct.unpack("<HH", head[26:30])
-                out[info.filename] = Entry(
-                    info.filename, info.header_offset, info.header_offset + 30 + name_len + extra_len,
-                    info.file_size, info.CRC, info.flag_bits, info.compress_type == zipfile.ZIP_STORED)
-            return out, z.start_dir
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise ModelFileError(path, f"broken zip archive ({e})") from None
-
-
 def central_offsets(path: str, start_dir: int, count: int) -> dict[str, int]:
     """name → offset of its central directory record (to patch a CRC in place)."""
     out: dict[str, int] = {}
-    with open(path, "rb") as f:
+    with fileobj(path) as f:
         f.seek(start_dir)
         pos = start_dir
         for _ in range(count):
@@ -108,6 +77,7 @@ class ZipWriter:
         return start
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        stream_stats["crc_bytes"] += len(data)
         self._begin(name, zlib.crc32(data), len(data))
         write_all(self.fd, data)
         self.pos += len(data)
