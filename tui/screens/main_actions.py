@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.core import human
-from tui.core.edit import Edit
 from tui.core.model import ModuleNode
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
@@ -20,7 +19,7 @@ from tui.widgets.node_info import NodeInfo
 from tui.widgets.warning_banner import WarningBanner
 
 if TYPE_CHECKING:
-    from tui.screens.main_screen import MainScreen
+    from tui.core.edit import Edit
 
 MAX_NAMED = 4  # other modules named in a notification; the rest counted
 
@@ -49,10 +48,17 @@ def reach_message(edit: Edit, names: list[str]) -> str:
 
 
 class MainActions:
-    """Mixed into MainScreen."""
+    """Mixed into MainScreen, which owns these (and say, _edited, load, query_one, …)."""
+
+    mf: Any
+    editor: Any
+    mtree: Any
+    path: str
+    filtering: bool
+    filter_pattern: str
 
     # -- every filter match at once ---------------------------------------------
-    def matching_modules(self: MainScreen) -> list[ModuleNode]:
+    def matching_modules(self) -> list[ModuleNode]:
         """The modules the filter matches now: the tree's own walk, run here at once (the
         tree's worker may still be on the previous keystroke's pattern)."""
         pattern = self.filter_pattern if self.filtering else ""
@@ -61,7 +67,7 @@ class MainActions:
         result = run_filter(self.mf.root, pattern)
         return result.matches if result is not None else []
 
-    def action_toggle_matches(self: MainScreen) -> None:
+    def action_toggle_matches(self) -> None:
         """Anything trainable (or unknown) among the matches → freeze them all, else unfreeze;
         one edit, so one undo."""
         if self.editor is None:
@@ -87,12 +93,12 @@ class MainActions:
                      f" in {human.plural(len(mods), 'module')} matching “{pattern}”", timeout=4)
 
     # -- tied weights -------------------------------------------------------------
-    def tell_reach(self: MainScreen, edit: Edit | None, scope: ModuleNode | None) -> None:
+    def tell_reach(self, edit: Edit | None, scope: ModuleNode | None) -> None:
         if edit is not None and (names := outside(edit, scope)):
             self.say(reach_message(edit, names), title="Tied weights", timeout=6)
 
     # -- another file -------------------------------------------------------------
-    def open_path(self: MainScreen, path: str, key: str | None = None) -> None:
+    def open_path(self, path: str, key: str | None = None) -> None:
         """Read `path` in the load worker; its Loaded replaces whatever was shown."""
         from tui.core.errors import public
 
@@ -113,7 +119,7 @@ class MainActions:
         gc.unfreeze()  # the last model may go now (show_model freezes the next one)
         self.load()
 
-    async def action_open(self: MainScreen) -> None:
+    async def action_open(self) -> None:
         from tui.screens.quit import QuitScreen
 
         if self.editor is None or not self.editor.dirty:
@@ -130,7 +136,7 @@ class MainActions:
         await self.app.push_screen(QuitScreen(names, self.editor.surgery_unsaved,
                                               leave="Open another file"), chosen)
 
-    def pick_file(self: MainScreen) -> None:
+    def pick_file(self) -> None:
         from tui.screens.open_file import OpenFileScreen
 
         start = os.path.dirname(os.path.abspath(self.path)) if self.path else os.getcwd()
