@@ -192,3 +192,14 @@ def test_load_snippet_applies_a_plan_and_the_readme_shows_it(tmp_path):
         "0.weight": False, "0.bias": False, "1.weight": True, "1.bias": True}
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert load_snippet() in readme
+
+
+@sync
+async def test_node_pane_follows_an_edit(files):
+    app = ModelTreeApp(str(files["article"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("down")  # sequential: frozen in the article model
+        assert "○ frozen" in pane(app)
+        await pilot.press("space")
+        assert "● trainable" in pane(app)

@@ -37,7 +37,7 @@ class EditActions:
         self.table.refresh_flags([t for t, _, _ in edit.changes])
         if edit.surgery is not None:
             self.surgery_edited()
-        self.query_one(NodeInfo)  # type: ignore[attr-defined].show(self.mtree.module)
+        self.query_one(NodeInfo).show(self.mtree.module)  # type: ignore[attr-defined]
         self.dirty = self.editor.dirty
         self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
 
