@@ -203,3 +203,12 @@ async def test_node_pane_follows_an_edit(files):
         assert "○ frozen" in pane(app)
         await pilot.press("space")
         assert "● trainable" in pane(app)
+
+
+@sync
+async def test_filter_edit_names_tied_modules_outside_the_matches(files):
+    app = ModelTreeApp(str(files["tied"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("slash", *"head", "enter", "m")
+        assert any("matching “head” also changed embed" in n for n in notes(app))

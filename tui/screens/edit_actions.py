@@ -25,7 +25,8 @@ class EditActions:
     _pane: str
     say: Any
 
-    def _edited(self, edit: Edit | None, nothing: str, scope: ModuleNode | None = None) -> None:
+    def _edited(self, edit: Edit | None, nothing: str,
+                scope: ModuleNode | list[ModuleNode] | None = None) -> None:
         """`scope`: the module the edit was asked for (tied tensors reaching outside it are
         named in a notification)."""
         if edit is None:

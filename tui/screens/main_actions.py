@@ -24,18 +24,19 @@ if TYPE_CHECKING:
 MAX_NAMED = 4  # other modules named in a notification; the rest counted
 
 
-def outside(edit: Edit, scope: ModuleNode | None) -> list[str]:
-    """Modules (besides `scope`'s subtree) that hold a tensor the edit changed: tied weights
-    reach there. Empty for an edit of the whole model."""
-    if scope is None or not scope.name:
+def outside(edit: Edit, scope: ModuleNode | list[ModuleNode] | None) -> list[str]:
+    """Modules (besides the subtrees of `scope`) that hold a tensor the edit changed: tied
+    weights reach there. Empty for an edit of the whole model."""
+    scopes = scope if isinstance(scope, list) else [scope] if scope is not None else []
+    if not scopes or any(not s.name for s in scopes):
         return []
-    prefix = scope.name + "."
+    prefixes = tuple(s.name + "." for s in scopes)
     found: dict[str, None] = {}
     for t, _, _ in edit.changes:
         if len(t.names) < 2:
             continue  # a tensor with one name lives where it was chosen
         for name in t.names:
-            if not name.startswith(prefix):
+            if not name.startswith(prefixes):
                 found.setdefault(name.rpartition(".")[0] or "(root)")
     return list(found)
 
@@ -87,13 +88,13 @@ class MainActions:
         label = f"{verb} {human.plural(len(mods), 'module')} matching “{pattern}”"
         edit = self.editor.set_tensors(tensors, value, label)
         self._edited(edit, f"the {human.plural(len(mods), 'matching module')} "
-                           "have nothing to change")
+                           "have nothing to change", mods)
         if edit is not None:
             self.say(f"{'unfroze' if value else 'froze'} {human.plural(len(edit.changes), 'tensor')}"
                      f" in {human.plural(len(mods), 'module')} matching “{pattern}”", timeout=4)
 
     # -- tied weights -------------------------------------------------------------
-    def tell_reach(self, edit: Edit | None, scope: ModuleNode | None) -> None:
+    def tell_reach(self, edit: Edit | None, scope: ModuleNode | list[ModuleNode] | None) -> None:
         if edit is not None and (names := outside(edit, scope)):
             self.say(reach_message(edit, names), title="Tied weights", timeout=6)
 

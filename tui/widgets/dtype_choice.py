@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label, RadioSet
 
 from tui.core.surgery import CAST_DTYPES
-from tui.widgets.toggles import Radio
+from tui.widgets.toggles import Choices, Radio
 
 STORED = "stored"
 
@@ -28,7 +28,7 @@ class DtypeChoice(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("cast:")
-        with RadioSet(id="dtype", compact=True):
+        with Choices(id="dtype", compact=True):  # arrows pick: enter saves the dialog
             yield Radio("as stored", value=self.initial is None, id=STORED)
             for d in CAST_DTYPES:
                 yield Radio(d, value=self.initial == d, id=d)
