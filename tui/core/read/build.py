@@ -17,7 +17,6 @@ from tui.core.model import (
     ancestors_union,
 )
 from tui.core.read.guard import brief
-from tui.core.read.layer_repr import attributes_json, extra_repr
 from tui.core.read.records import (
     DType,
     Flag,
@@ -32,6 +31,7 @@ from tui.core.read.records import (
     non_persistent,
     type_name,
 )
+from tui.core.read.repr_cache import ReprCache
 
 MAX_VALUE_NODES = 20_000
 MAX_VALUE_DEPTH = 48
@@ -48,6 +48,7 @@ class TreeBuilder:
         self.storage_path = storage_path
         self.storage_paths = storage_paths or {}  # id(StorageRec) → its file, when several
         self._storage_refs: dict[int, StorageRef] = {}
+        self._texts = ReprCache()
 
     def info(self, rec: Any, name: str, kind: str, requires_grad_known: bool = True) -> TensorInfo:
         existing = self.tensors.get(id(rec))
@@ -118,8 +119,7 @@ class TreeBuilder:
         pending_buffers: list[tuple[ModuleNode, dict]] = []
         while stack:
             state, node = stack.pop()
-            node.extra_repr = extra_repr(node.type, state)
-            node.attributes = attributes_json(state)
+            node.extra_repr, node.attributes = self._texts.texts(node.type, state)
             for pname, p in items_of(state.get("_parameters")):
                 if p is None:
                     node.none_params.append(str(pname))

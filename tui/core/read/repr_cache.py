@@ -1,0 +1,76 @@
+"""extra_repr and attributes per module, computed once per distinct setting.
+
+Many modules share a class and settings (5,000 `Linear(4, 4)`): the text is keyed by
+the class, the exact plain attribute values (type included: 1, 1.0 and True compare
+equal but print differently) and which parameters/buffers/children are None. A module
+with anything else among its attributes (containers of objects, flags, tensors held
+as attributes) is not cached and computed as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tui.core.read.layer_repr import attributes_json, extra_repr
+
+_EXACT = (int, str, bool, type(None))
+_GROUPS = ("_parameters", "_buffers", "_modules")
+# Their text reads the tensors themselves (shapes, dtypes), not only whether they exist.
+_UNCACHED = ("ParameterList", "ParameterDict")
+MAX_CACHE = 4096
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _freeze(v: Any, depth: int = 0) -> Any:
+    """A hashable stand-in equal only for values that print the same."""
+    t = type(v)
+    if t in _EXACT:
+        return t, v
+    if t is float:
+        return t, repr(v)  # -0.0 == 0.0 and NaN != NaN: compare the text
+    if (t is tuple or t is list) and depth < 4 and len(v) <= 64:
+        return t, tuple(_freeze(x, depth + 1) for x in v)
+    raise _Uncacheable
+
+
+def _key(type_: str | None, state: Mapping) -> tuple | None:
+    if type(state) is not dict or (type_ or "").endswith(_UNCACHED):
+        return None
+    parts: list[Any] = [type_]
+    try:
+        for k, v in state.items():
+            if type(k) is not str:
+                return None
+            if k in _GROUPS:
+                if v is None:
+                    parts.append((k, None))
+                    continue
+                if not isinstance(v, dict):
+                    return None
+                parts.append((k, tuple((n, type(x)) for n, x in v.items())))
+            elif not k.startswith("_"):
+                parts.append((k, _freeze(v)))
+    except (_Uncacheable, TypeError):
+        return None
+    return tuple(parts)
+
+
+class ReprCache:
+    """One per open: (extra_repr, attributes) of a module's class and state."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, tuple[str, dict[str, Any]]] = {}
+
+    def texts(self, type_: str | None, state: Any) -> tuple[str, dict[str, Any]]:
+        key = _key(type_, state) if isinstance(state, Mapping) else None
+        hit = self._done.get(key) if key is not None else None
+        if hit is not None:
+            return hit[0], dict(hit[1])
+        out = extra_repr(type_, state), attributes_json(state)
+        if key is not None and len(self._done) < MAX_CACHE:
+            self._done[key] = (out[0], dict(out[1]))
+        return out
