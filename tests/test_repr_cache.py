@@ -31,8 +31,8 @@ def test_the_cached_text_is_the_computed_one() -> None:
                        "_parameters": {"weight": object(), "bias": object()}}),
              ("my.Block", _state(scale=1.0, names=("a", "b"))),
              ("my.Block", _state(scale=1, names=("a", "b"))),
-             ("my.Block", _state(scale=True, names=("a", "b")),
-             ("my.Block", _state(scale=True, names=["a", "b"])))]
+             ("my.Block", _state(scale=True, names=("a", "b"))),
+             ("my.Block", _state(scale=True, names=["a", "b"]))]
     for type_, state in cases:
         assert cache.texts(type_, state) == (extra_repr(type_, state), attributes_json(state))
     assert len(cache._done) == 6
