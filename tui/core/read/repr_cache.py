@@ -14,8 +14,8 @@ from typing import Any
 
 from tui.core.read.layer_repr import attributes_json, extra_repr
 
-_EXACT = (int, str, bool, type(None))
-_GROUPS = ("_parameters", "_buffers", "_modules")
+_EXACT = frozenset({int, str, bool, type(None)})
+_GROUPS = frozenset({"_parameters", "_buffers", "_modules"})
 # Their text reads the tensors themselves (shapes, dtypes), not only whether they exist.
 _UNCACHED = ("ParameterList", "ParameterDict")
 MAX_CACHE = 4096
@@ -37,23 +37,41 @@ def _freeze(v: Any, depth: int = 0) -> Any:
     raise _Uncacheable
 
 
-def _key(type_: str | None, state: Mapping) -> tuple | None:
+def _layout(keys: tuple) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The public attribute names and the parameter/buffer/child groups of a key set."""
+    if any(type(k) is not str for k in keys):
+        return None
+    return tuple(k for k in keys if k[:1] != "_"), tuple(k for k in keys if k in _GROUPS)
+
+
+def _key(type_: str | None, state: Mapping, layouts: dict | None = None) -> tuple | None:
     if type(state) is not dict or (type_ or "").endswith(_UNCACHED):
         return None
-    parts: list[Any] = [type_]
+    keys = tuple(state)  # modules of a class share their key set: its layout is computed once
+    if layouts is None:
+        layout = _layout(keys)
+    elif keys in layouts:
+        layout = layouts[keys]
+    else:
+        layout = layouts[keys] = _layout(keys)
+    if layout is None:
+        return None
+    public, groups = layout
+    parts: list[Any] = [type_, keys]
+    add = parts.append
     try:
-        for k, v in state.items():
-            if type(k) is not str:
+        for k in public:
+            v = state[k]
+            t = type(v)
+            add((t, v) if t in _EXACT else _freeze(v))
+        for g in groups:
+            v = state[g]
+            if v is None:
+                add(None)
+            elif isinstance(v, dict):
+                add(tuple([(n, type(x)) for n, x in v.items()]))
+            else:
                 return None
-            if k in _GROUPS:
-                if v is None:
-                    parts.append((k, None))
-                    continue
-                if not isinstance(v, dict):
-                    return None
-                parts.append((k, tuple((n, type(x)) for n, x in v.items())))
-            elif not k.startswith("_"):
-                parts.append((k, _freeze(v)))
     except (_Uncacheable, TypeError):
         return None
     return tuple(parts)
@@ -64,9 +82,10 @@ class ReprCache:
 
     def __init__(self) -> None:
         self._done: dict[tuple, tuple[str, dict[str, Any]]] = {}
+        self._layouts: dict[tuple, Any] = {}
 
     def texts(self, type_: str | None, state: Any) -> tuple[str, dict[str, Any]]:
-        key = _key(type_, state) if isinstance(state, Mapping) else None
+        key = _key(type_, state, self._layouts) if isinstance(state, Mapping) else None
         hit = self._done.get(key) if key is not None else None
         if hit is not None:
             return hit[0], dict(hit[1])
