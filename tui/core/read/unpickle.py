@@ -210,8 +210,10 @@ class _Restricted:
             return Marker("device(" + ", ".join(brief(a) for a in args) + ")")
 
         def odict(*args):
+            if not args:  # torch pickles every OrderedDict empty, then SETITEMS (75k on wide)
+                return collections.OrderedDict()
             converting(self, collections.OrderedDict, args)
-            return collections.OrderedDict(keyed(args[0], True)) if args else collections.OrderedDict()
+            return collections.OrderedDict(keyed(args[0], True))
 
         def codecs_encode(obj, encoding="utf-8", errors="strict"):
             if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf-8", "ascii"):
