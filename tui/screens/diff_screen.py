@@ -79,7 +79,8 @@ class DiffScreen(Screen[None]):
 
         return compare(open_model(self.paths[0], key=self.key), open_model(self.paths[1]))
 
-    @work(thread=True, exclusive=True, group="diff-values", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="diff-values", exit_on_error=False,
+          description="compare values")  # (not a repr of both models)
     def compare_values(self, d: Diff) -> Diff:
         from tui.core.diff_values import fill_values
 
@@ -245,7 +246,8 @@ class DiffScreen(Screen[None]):
         self._info()
         self.save_weights(mf, path, fmt)
 
-    @work(thread=True, exclusive=True, group="diff-save", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="diff-save", exit_on_error=False,
+          description="save weights")  # (not a repr of the model)
     def save_weights(self, mf: ModelFile, path: str, fmt: str) -> str:
         from tui.core.write.save import save
 

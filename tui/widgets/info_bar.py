@@ -49,4 +49,4 @@ class InfoBar(Static):
     """
 
     def show(self, path: str, mf: ModelFile | None, dirty: bool = False, state: str = "") -> None:
-        self.update(header_text(path, mf, dirty, state))
+        self.update(header_text(path, mf, dirty, state), layout=False)  # one line, full width: a repaint

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.visual import VisualType
 from textual.widgets import Static
 
 from tui.core import human
@@ -89,6 +90,7 @@ class NodeInfo(Static):
         self.tied: list[TensorInfo] = []
         self.root: ModuleNode | None = None
         self._makeups: dict[int, Makeup] = {}  # dtypes and devices never change: once a module
+        self._lines: int | None = None  # lines shown by show(); None: unknown
 
     def set_model(self, mf: ModelFile) -> None:
         self.tied = [t for t in mf.tensors if len(t.names) > 1]
@@ -102,5 +104,18 @@ class NodeInfo(Static):
             m = self._makeups[id(node)] = makeup(node, self.root)
         return m
 
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        self._lines = None  # content not from show(): its height is not known
+        super().update(content, layout=layout)
+
     def show(self, node: ModuleNode | None) -> None:
-        self.update(describe(node, self.tied, self.makeup(node)) if node is not None else "")
+        """A module's summary. Lines never wrap, so the pane's height follows the number of
+        lines: when that stays, only the pane repaints (no layout of the whole screen,
+        which costs a frame or more on every cursor move)."""
+        if node is None:
+            self.update("")
+            return
+        text = describe(node, self.tied, self.makeup(node))
+        lines = text.plain.count("\n") + 1
+        super().update(text, layout=lines != self._lines)
+        self._lines = lines
