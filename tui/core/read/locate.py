@@ -6,6 +6,7 @@ Nothing is read here but zip directories and legacy storage headers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,46 @@ class Blob:
             return start, length
         si, di = int(DTYPE_SIZES[self.cast[0]]), int(DTYPE_SIZES[self.cast[1]])
         return start // di * si, length // di * si
+
+
+class FileReader:
+    """Read-only descriptors of local source files, opened once each; ranges read with
+    pread, so readers never share a file position. The writers and the value reader both
+    read tensor bytes through it."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def fd(self, path: str) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as e:
+                raise ModelFileError(path, f"can't read the file ({e.strerror or e})") from None
+            self._fds[path] = fd
+        return fd
+
+    def pread(self, path: str, view: memoryview, off: int) -> int:
+        """Some bytes at `off` into `view`: how many (never 0: a short file is an error)."""
+        try:
+            got = os.preadv(self.fd(path), [view], off)
+        except OSError as e:
+            raise ModelFileError(path, f"can't read tensor data ({e.strerror or e})") from None
+        if got <= 0:
+            raise ModelFileError(path, "the file is shorter than its tensors need (truncated?)")
+        return got
+
+    def read_into(self, path: str, view: memoryview, off: int) -> None:
+        """Fill `view` with the bytes at `off`."""
+        pos = 0
+        while pos < len(view):
+            pos += self.pread(path, view[pos:], off + pos)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
 
 @dataclass(eq=False)

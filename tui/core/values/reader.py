@@ -12,7 +12,6 @@ element); `read` a small view as one array.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tui.core.errors import ModelFileError
-from tui.core.read.locate import Blob, Storage
+from tui.core.read.locate import Blob, FileReader, Storage
 from tui.core.read.source import is_url, open_source
 from tui.core.values import decode as dec
 
@@ -127,16 +126,14 @@ class ValueReader:
     def __init__(self, chunk_bytes: int = CHUNK, other_bytes: BytesFn | None = None) -> None:
         self.chunk_bytes = max(int(chunk_bytes), 16)
         self.other_bytes = other_bytes  # reads blobs made of parts, computed or cast (the writers')
-        self._fds: dict[str, int] = {}
+        self._files = FileReader()
         self._buf: bytearray | None = None
         self._remote: dict[str, Any] = {}  # URL → ByteSource
         self.bytes_read = 0
         self.max_piece = 0
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._files.close()
         self._buf = None
         for src in self._remote.values():
             close = getattr(src, "close", None)
@@ -246,24 +243,5 @@ class ValueReader:
         if self._buf is None or len(self._buf) < length:
             self._buf = bytearray(max(length, min(self.chunk_bytes, 1 << 20)))
         view = memoryview(self._buf)[:length]
-        fd = self._fd(blob.path)
-        pos = 0
-        while pos < length:
-            try:
-                got = os.preadv(fd, [view[pos:]], blob.offset + start + pos)
-            except OSError as e:
-                raise ModelFileError(blob.path, f"can't read tensor data ({e.strerror or e})") from None
-            if got <= 0:
-                raise ModelFileError(blob.path, "the file is shorter than its tensors need (truncated?)")
-            pos += got
+        self._files.read_into(blob.path, view, blob.offset + start)
         return view
-
-    def _fd(self, path: str) -> int:
-        fd = self._fds.get(path)
-        if fd is None:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError as e:
-                raise ModelFileError(path, f"can't read the file ({e.strerror or e})") from None
-            self._fds[path] = fd
-        return fd

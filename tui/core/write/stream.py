@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 
 from tui.core.errors import ModelFileError
-from tui.core.read.locate import Blob
+from tui.core.read.locate import Blob, FileReader
 from tui.core.read.source import is_url, open_source
 from tui.core.write.atomic import write_all
 
@@ -46,22 +46,12 @@ class Progress:
             self.callback(self.done, self.total)
 
 
-class Sources:
+class Sources(FileReader):
     """Read-only descriptors of the source files, opened once per save."""
 
     def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
+        super().__init__()
         self._buf: bytearray | None = None
-
-    def fd(self, path: str) -> int:
-        fd = self._fds.get(path)
-        if fd is None:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError as e:
-                raise ModelFileError(path, f"can't read the source again ({e.strerror or e})") from None
-            self._fds[path] = fd
-        return fd
 
     def buffer(self) -> memoryview:
         if self._buf is None:
@@ -69,9 +59,7 @@ class Sources:
         return memoryview(self._buf)
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        super().close()
         self._buf = None
 
     def __enter__(self) -> Sources:
@@ -123,7 +111,7 @@ class Sources:
         buf = self.buffer()
         end = off + n
         while off < end:
-            got = _pread(src, buf[:min(CHUNK, end - off)], off, blob.path)
+            got = self.pread(blob.path, buf[:min(CHUNK, end - off)], off)
             if crc is not None:
                 crc = zlib.crc32(buf[:got], crc)
             write_all(dst, buf[:got])
@@ -183,9 +171,7 @@ class Sources:
         if blob.data is not None:
             return bytes(blob.data[start:start + length])
         out = bytearray(length)
-        view, pos = memoryview(out), 0
-        while pos < length:
-            pos += _pread(self.fd(blob.path), view[pos:], blob.offset + start + pos, blob.path)
+        self.read_into(blob.path, memoryview(out), blob.offset + start)
         return bytes(out)
 
 
@@ -213,16 +199,6 @@ def _write_behind(fd: int, n: int) -> None:
 
 
 _WRITE_BEHIND = 1 << 20
-
-
-def _pread(fd: int, view: memoryview, off: int, path: str) -> int:
-    try:
-        got = os.preadv(fd, [view], off)
-    except OSError as e:
-        raise ModelFileError(path, f"can't read the source ({e.strerror or e})") from None
-    if got <= 0:
-        raise ModelFileError(path, "the source file is shorter than its tensors need (truncated?)")
-    return got
 
 
 _NO_CFR = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY}
