@@ -8,8 +8,9 @@ stale (rebuilt when drawn), the table re-formats the visible rows whose flag cha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tui.screens.screen_parts import MainScreenParts
 from tui.widgets.node_info import NodeInfo
 
 if TYPE_CHECKING:
@@ -17,13 +18,7 @@ if TYPE_CHECKING:
     from tui.core.model import ModuleNode
 
 
-class EditActions:
-    editor: Any
-    mf: Any
-    mtree: Any
-    table: Any
-    _pane: str
-    say: Any
+class EditActions(MainScreenParts):
 
     def _edited(self, edit: Edit | None, nothing: str,
                 scope: ModuleNode | list[ModuleNode] | None = None) -> None:

@@ -8,13 +8,12 @@ screen's `@on` handlers call the methods here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import work
 from textual.message import Message
 from textual.worker import get_current_worker
 
 from tui.core.model import ModuleNode
+from tui.screens.screen_parts import MainScreenParts
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.module_tree import FilterResult, run_filter
 
@@ -27,9 +26,7 @@ class FilterDone(Message):
         self.result = result
 
 
-class FilterActions:
-    mf: Any
-    mtree: Any
+class FilterActions(MainScreenParts):
     filter_pattern = ""  # what the field holds now (stripped)
 
     def action_filter(self) -> None:

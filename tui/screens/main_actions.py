@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tui.core import human
 from tui.core.model import ModuleNode
+from tui.screens.screen_parts import MainScreenParts
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.info_bar import InfoBar
 from tui.widgets.module_tree import run_filter
@@ -48,15 +49,8 @@ def reach_message(edit: Edit, names: list[str]) -> str:
             f"{'they share' if len(names) > 1 else 'it shares'} a tied tensor with the selection")
 
 
-class MainActions:
-    """Mixed into MainScreen, which owns these (and say, _edited, load, query_one, …)."""
-
-    mf: Any
-    editor: Any
-    mtree: Any
-    path: str
-    filtering: bool
-    filter_pattern: str
+class MainActions(MainScreenParts):
+    """Mixed into MainScreen (see MainScreenParts for what it owns)."""
 
     # -- every filter match at once ---------------------------------------------
     def matching_modules(self) -> list[ModuleNode]:

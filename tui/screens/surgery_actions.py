@@ -12,6 +12,7 @@ from typing import Any
 from textual.binding import Binding
 
 from tui.core.surgery import SurgeryError, matches
+from tui.screens.screen_parts import MainScreenParts
 
 SURGERY_BINDINGS = [
     Binding("r", "rename", "Rename", id="rename", show=False),
@@ -21,16 +22,8 @@ SURGERY_BINDINGS = [
 SURGERY_ACTIONS = {"rename", "drop", "extract"}
 
 
-class SurgeryActions:
+class SurgeryActions(MainScreenParts):
     """Actions for MainScreen; `self` is the screen."""
-
-    editor: Any
-    mf: Any
-    mtree: Any
-    table: Any
-    _pane: str
-    say: Any
-    _edited: Any
 
     def surgery_check(self, action: str) -> bool | None:
         loaded = getattr(self, "mf", None) is not None and self.mf.root is not None
