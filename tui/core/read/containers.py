@@ -12,6 +12,7 @@ import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
@@ -22,6 +23,7 @@ from tui.core.read.legacy_tar import is_tar, open_tar
 from tui.core.read.loading import broken, load, short
 from tui.core.read.records import ReadResult
 from tui.core.read.source import fileobj, is_url, size_of
+from tui.core.read.zipdir import ZipDir, ZipEntry, read_dir, read_stored
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 # Bytes a pickle can start with (any opcode: torch.load accepts them all).
@@ -80,20 +82,23 @@ class Entry:
 def listing(path: str) -> tuple[dict[str, Entry], int]:
     """Every entry of a zip (with its data offset), and where the central directory starts."""
     try:
-        with fileobj(path) as f, zipfile.ZipFile(f) as z:
+        with fileobj(path) as f:
+            d = _fast_dir(f)
+            if d is None:  # anything irregular: zipfile reads it (and words its errors)
+                with zipfile.ZipFile(f) as z:
+                    d = _zipfile_dir(z)
             out: dict[str, Entry] = {}
-            for info in z.infolist():
-                f.seek(info.header_offset)
+            for e in d.entries():
+                f.seek(e.header_offset)
                 head = f.read(30)
                 if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                    raise ModelFileError(path, f"broken zip entry {info.filename}")
+                    raise ModelFileError(path, f"broken zip entry {e.name}")
                 name_len, extra_len = struct.unpack("<HH", head[26:30])
-                if info.filename in out:
+                if e.name in out:
                     continue  # a duplicate name: torch reads the first (the scan reports it)
-                out[info.filename] = Entry(
-                    info.filename, info.header_offset, info.header_offset + 30 + name_len + extra_len,
-                    info.file_size, info.CRC, info.flag_bits, info.compress_type == zipfile.ZIP_STORED)
-            return out, z.start_dir
+                out[e.name] = Entry(e.name, e.header_offset, e.header_offset + 30 + name_len + extra_len,
+                                    e.file_size, e.crc, e.flags, e.compress_type == zipfile.ZIP_STORED)
+            return out, d.start_dir
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
 
@@ -133,13 +138,79 @@ def is_zip(head: bytes) -> bool:
     return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def read_zip(path: str) -> tuple[zipfile.ZipFile, str, list[str]]:
+@dataclass(eq=False)
+class Zipped:
+    """A zip open for reading: its directory, torch's top folder, and what reads entries
+    (our own file for the fast path, or zipfile's reader for archives left to zipfile)."""
+
+    dir: ZipDir
+    prefix: str
+    fp: BinaryIO | None = None
+    zf: zipfile.ZipFile | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return self.dir.names
+
+    def zipfile(self) -> zipfile.ZipFile:
+        if self.zf is None:
+            self.zf = zipfile.ZipFile(self.fp)  # type: ignore[arg-type]
+        return self.zf
+
+    def close(self) -> None:
+        if self.zf is not None:
+            self.zf.close()
+        if self.fp is not None:
+            self.fp.close()
+
+    def __enter__(self) -> Zipped:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def read_zip(path: str) -> Zipped:
+    """The archive's directory, read once (a 10k-tensor file has 10k entries)."""
+    zipped = _fast_zip(path)
+    if zipped is None:  # anything irregular: zipfile reads it and words the errors, as before
+        try:
+            z = zipfile.ZipFile(fileobj(path) if is_url(path) else path)
+            zipped = Zipped(_zipfile_dir(z), "", zf=z)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            raise ModelFileError(path, f"broken zip archive ({e})") from None
     try:
-        z = zipfile.ZipFile(fileobj(path) if is_url(path) else path)
-        names = z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-        raise ModelFileError(path, f"broken zip archive ({e})") from None
-    return z, _prefix(path, names), names
+        zipped.prefix = _prefix(path, zipped.names)
+    except ModelFileError:
+        zipped.close()
+        raise
+    return zipped
+
+
+def _fast_zip(path: str) -> Zipped | None:
+    try:  # the file zipfile would open (a remote source's errors are the user's, as before)
+        f = fileobj(path) if is_url(path) else open(path, "rb")
+    except OSError:
+        return None
+    d = _fast_dir(f)
+    if d is None:
+        f.close()
+        return None
+    return Zipped(d, "", fp=f)
+
+
+def _fast_dir(f: BinaryIO) -> ZipDir | None:
+    try:
+        return read_dir(f)
+    except ModelFileError:
+        raise  # a remote read that failed: zipfile would have met it too
+    except Exception:  # noqa: BLE001 - zipfile's path meets the problem and words it
+        return None
+
+
+def _zipfile_dir(z: zipfile.ZipFile) -> ZipDir:
+    return ZipDir.of([ZipEntry(i.filename, i.header_offset, i.compress_type, i.compress_size,
+                               i.file_size, i.CRC, i.flag_bits) for i in z.infolist()], z.start_dir)
 
 
 def _prefix(path: str, names: list[str]) -> str:
@@ -154,40 +225,56 @@ def _prefix(path: str, names: list[str]) -> str:
     raise ModelFileError(path, "zip archive without data.pkl: not a torch.save file")
 
 
-def open_zip(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]] | None = None) -> TorchSource:
+def open_zip(path: str, zipped: Zipped | None = None) -> TorchSource:
     """`zipped`: read_zip(path) already done by the caller (closed here)."""
-    z, prefix, names = zipped or read_zip(path)
-    with z:
-        # zipfile's getinfo gives the last of duplicate names; torch reads the first.
-        infos = [i for i in z.infolist() if i.filename == prefix + "data.pkl"]
-        info = infos[0]
-        notes = zip_duplicates(z)
+    zp = zipped or read_zip(path)
+    with zp:
+        # torch reads the first of duplicate names (zipfile's getinfo gives the last).
+        try:
+            index = zp.names.index(zp.prefix + "data.pkl")
+        except ValueError:  # a TorchScript archive (constants.pkl) without one
+            raise ModelFileError(path, "zip archive without data.pkl") from None
+        info = zp.dir.entry(index)
+        notes = zip_duplicates(zp.dir)
         if info.file_size > MAX_PICKLE:
             raise ModelFileError(path, "data.pkl is larger than 2 GiB")
         if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * info.compress_size + (1 << 20):
             raise ModelFileError(path, f"compressed data.pkl would expand to {info.file_size} bytes "
                                  f"from {info.compress_size} (a zip bomb?)")
-        try:
-            data = z.read(info)
-        except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
-            raise ModelFileError(path, f"can't read data.pkl ({short(e)})") from None
+        data = _read_entry(path, zp, index, "data.pkl")
     read = load(path, data)
     notes += after_stop(data, read)
-    return TorchSource(path, "zip", data, read, prefix=prefix, notes=notes)
+    return TorchSource(path, "zip", data, read, prefix=zp.prefix, notes=notes)
 
 
-def zip_duplicates(z: zipfile.ZipFile) -> list[Finding]:
+def _read_entry(path: str, zp: Zipped, index: int, label: str) -> bytes:
+    """Entry `index`'s bytes: read here when stored and regular, else by zipfile (its checks,
+    its errors: bad CRC, zlib/lzma errors, unknown methods, encryption…)."""
+    if zp.fp is not None and zp.zf is None:
+        try:
+            data = read_stored(zp.fp, zp.dir.entry(index))
+        except ModelFileError:
+            raise
+        except Exception:  # noqa: BLE001 - zipfile meets the same problem and words it
+            data = None
+        if data is not None:
+            return data
+    try:
+        z = zp.zipfile()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        raise ModelFileError(path, f"broken zip archive ({e})") from None
+    try:
+        return z.read(z.infolist()[index])
+    except Exception as e:  # noqa: BLE001 - bad CRC, zlib/lzma errors, unknown methods…
+        raise ModelFileError(path, f"can't read {label} ({short(e)})") from None
+
+
+def zip_duplicates(d: ZipDir) -> list[Finding]:
     """Two entries of one name: torch reads the first, other tools (and earlier versions of
     modeltree) the last — a way to show a scanner one pickle and torch another."""
-    seen: set[str] = set()
-    dups: list[str] = []
-    for i in z.infolist():
-        if i.filename in seen and i.filename not in dups:
-            dups.append(i.filename)
-        seen.add(i.filename)
     return [Finding("danger", f"duplicate zip entry {n}", "the archive holds this name more than "
                     "once: torch.load reads the first, other readers another (a way to hide a "
-                    "payload from scanners); modeltree reads what torch reads") for n in dups[:10]]
+                    "payload from scanners); modeltree reads what torch reads") for n in d.duplicates()[:10]]
 
 
 def after_stop(data: bytes, read: ReadResult) -> list[Finding]:

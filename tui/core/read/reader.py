@@ -143,7 +143,7 @@ def _folder_size(path: str) -> int:
 
 def _open_zip(path: str, key: str | None) -> ModelFile:
     zipped = read_zip(path)  # parsed once: a 10k-tensor file has 10k entries
-    if zipped[1] + "constants.pkl" in zipped[2]:
+    if zipped.prefix + "constants.pkl" in zipped.names:
         return _open_torchscript(path, zipped)
     return _from_torch(path, open_zip(path, zipped), key)
 

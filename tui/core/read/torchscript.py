@@ -25,7 +25,7 @@ from typing import Any
 from tui.core.errors import ModelFileError
 from tui.core.model import Finding, ModuleNode
 from tui.core.read.build import TreeBuilder
-from tui.core.read.containers import TorchSource, open_zip
+from tui.core.read.containers import TorchSource, Zipped, open_zip
 from tui.core.read.loading import load
 from tui.core.read.records import ParamRec, StandIn, TensorRec
 
@@ -86,10 +86,10 @@ def read_classes(path: str, z: zipfile.ZipFile, prefix: str) -> dict[str, Script
     return out
 
 
-def open_script(path: str, zipped: tuple[zipfile.ZipFile, str, list[str]]) -> tuple[TorchSource, dict]:
+def open_script(path: str, zipped: Zipped) -> tuple[TorchSource, dict]:
     """The archive's data.pkl (read like any torch pickle) and its class definitions."""
-    z, prefix, _names = zipped
-    with zipfile.ZipFile(path) as again:
+    prefix = zipped.prefix
+    with zipfile.ZipFile(path) as again:  # not the hot path: zipfile reads the code files
         classes = read_classes(path, again, prefix)
         extra = []
         if prefix + "constants.pkl" in again.namelist():
