@@ -10,9 +10,8 @@ import io
 import mmap
 import pickletools
 import struct
-import zipfile
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
@@ -23,7 +22,10 @@ from tui.core.read.legacy_tar import is_tar, open_tar
 from tui.core.read.loading import broken, load, short
 from tui.core.read.records import ReadResult
 from tui.core.read.source import fileobj, is_url, size_of
-from tui.core.read.zipdir import ZipDir, ZipEntry, read_dir, read_stored
+from tui.core.read.zipdir import STORED, ZipDir, ZipEntry, read_dir, read_stored
+
+if TYPE_CHECKING:
+    import zipfile  # imported where used: only irregular archives need it (~1 ms at start-up)
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 # Bytes a pickle can start with (any opcode: torch.load accepts them all).
@@ -81,6 +83,8 @@ class Entry:
 
 def listing(path: str) -> tuple[dict[str, Entry], int]:
     """Every entry of a zip (with its data offset), and where the central directory starts."""
+    import zipfile
+
     try:
         with fileobj(path) as f:
             d = _fast_dir(f)
@@ -97,7 +101,7 @@ def listing(path: str) -> tuple[dict[str, Entry], int]:
                 if e.name in out:
                     continue  # a duplicate name: torch reads the first (the scan reports it)
                 out[e.name] = Entry(e.name, e.header_offset, e.header_offset + 30 + name_len + extra_len,
-                                    e.file_size, e.crc, e.flags, e.compress_type == zipfile.ZIP_STORED)
+                                    e.file_size, e.crc, e.flags, e.compress_type == STORED)
             return out, d.start_dir
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
@@ -152,7 +156,9 @@ class Zipped:
     def names(self) -> list[str]:
         return self.dir.names
 
-    def zipfile(self) -> zipfile.ZipFile:
+    def reader(self) -> zipfile.ZipFile:
+        import zipfile
+
         if self.zf is None:
             self.zf = zipfile.ZipFile(self.fp)  # type: ignore[arg-type]
         return self.zf
@@ -174,6 +180,8 @@ def read_zip(path: str) -> Zipped:
     """The archive's directory, read once (a 10k-tensor file has 10k entries)."""
     zipped = _fast_zip(path)
     if zipped is None:  # anything irregular: zipfile reads it and words the errors, as before
+        import zipfile
+
         try:
             z = zipfile.ZipFile(fileobj(path) if is_url(path) else path)
             zipped = Zipped(_zipfile_dir(z), "", zf=z)
@@ -238,7 +246,7 @@ def open_zip(path: str, zipped: Zipped | None = None) -> TorchSource:
         notes = zip_duplicates(zp.dir)
         if info.file_size > MAX_PICKLE:
             raise ModelFileError(path, "data.pkl is larger than 2 GiB")
-        if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * info.compress_size + (1 << 20):
+        if info.compress_type != STORED and info.file_size > 1000 * info.compress_size + (1 << 20):
             raise ModelFileError(path, f"compressed data.pkl would expand to {info.file_size} bytes "
                                  f"from {info.compress_size} (a zip bomb?)")
         data = _read_entry(path, zp, index, "data.pkl")
@@ -259,8 +267,10 @@ def _read_entry(path: str, zp: Zipped, index: int, label: str) -> bytes:
             data = None
         if data is not None:
             return data
+    import zipfile
+
     try:
-        z = zp.zipfile()
+        z = zp.reader()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ModelFileError(path, f"broken zip archive ({e})") from None
     try:

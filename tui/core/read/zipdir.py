@@ -29,6 +29,7 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")  # 30-byte local header
 _COMMENT_MAX = (1 << 16) - 1
 TAIL = _COMMENT_MAX + 1 + _EOCD.size + _LOC64.size + _EOCD64.size  # bytes that hold every EOCD
 MAX_EXTRACT_VERSION = 63  # zipfile refuses entries needing more
+STORED = 0  # compression method: none
 UTF8_NAME = 0x800
 # encrypted (0), compressed patched data (5), strong encryption (6): zipfile's errors
 _NOT_PLAIN = 0x01 | 0x20 | 0x40
@@ -213,7 +214,7 @@ def _zip64(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, 
 def read_stored(f: BinaryIO, e: ZipEntry) -> bytes | None:
     """A stored entry's bytes, checked as zipfile checks them (local header, name, CRC-32);
     None for anything else (compressed, encrypted, a mismatch): zipfile then reads it."""
-    if e.compress_type != 0 or e.flags & _NOT_PLAIN or e.compress_size != e.file_size:
+    if e.compress_type != STORED or e.flags & _NOT_PLAIN or e.compress_size != e.file_size:
         return None
     f.seek(e.header_offset)
     head = f.read(_LOCAL.size)
