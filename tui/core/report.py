@@ -42,9 +42,10 @@ def _tensor(t: TensorInfo, persistent: bool | None = None) -> dict[str, Any]:
     return d
 
 
-# The fields _tensor reads besides names and storage (a tensor with aliases or without a
-# storage is encoded whole). New TensorInfo fields count by default (test_report_json
-# changes each field in turn and compares with json.dumps).
+# The fields _tensor's text after the name may depend on: every TensorInfo field but these
+# (a tensor with aliases or without a storage is encoded whole), so a new field counts by
+# default; test_report_json changes each field in turn and compares with json.dumps. Keys
+# compare with ==: fields hold their declared types (a requires_grad of 1 would pass as True).
 _NOT_SHOWN = {"names", "storage", "storage_offset", "stride", "qparams",
               "original_requires_grad", "uid", "param_index"}
 _SHOWN = attrgetter(*(f.name for f in fields(TensorInfo) if f.name not in _NOT_SHOWN))
