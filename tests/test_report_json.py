@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import math
+import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -69,7 +70,8 @@ class Odd(nn.Module):
 @pytest.fixture(scope="module")
 def odd_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("odd") / "odd.pth"
-    with pytest.warns(UserWarning):  # torch: quantized tensors are deprecated
+    with warnings.catch_warnings():  # torch: quantized tensors are deprecated (once a process)
+        warnings.simplefilter("ignore", UserWarning)
         torch.save(Odd(), path)
     return path
 
