@@ -230,3 +230,22 @@ def test_legacy_files_are_proven_too(tmp_path):
     # two scans of the main pickle (its end over the map, then its bytes): each walks only
     # its start in Python
     assert fastguard.stats["prefix_bytes"] - before["prefix_bytes"] < path.stat().st_size // 2
+
+
+def test_fused_runs_accept_exactly_what_the_tokens_accept():
+    """The fused alternatives (GET ) R PUT…) are a shortcut, not a widening: on random
+    opcode streams the regex stops at the same byte with and without them."""
+    rng = random.Random(7)
+    bits = 16
+    tokens = [b"h\x05", b"h\x07", b"j\x00\x01\x00\x00", b")", b"R", b"r\x00\x01\x00\x00",
+              b"r\x05\x00\x00\x00", b"(", b"t", b"\x85", b"\x86", b"K\x01", b"}", b"]", b"N",
+              b"\x88", b"s", b"u", b"e", b"b", b"Q", b"\x81", b"cm\nf\n", b"X\x01\x00\x00\x00a"]
+    tokens += [b"h\x05)R", b"h\x05)Rr\x00\x01\x00\x00", b"h\x07h\x05)R", b"h\x05(K\x01tR"] * 6
+    with_runs, without = fastguard._pattern(bits), fastguard._pattern(bits, fused=False)
+    fused_taken = 0
+    for _ in range(3000):
+        data = b"".join(rng.choice(tokens) for _ in range(rng.randint(1, 40))) + b"."
+        end = with_runs.match(data).end()
+        assert end == without.match(data).end(), data
+        fused_taken += b"h\x05)R" in data[:end] or b"h\x07)R" in data[:end]
+    assert fused_taken > 100  # the fused branches were exercised

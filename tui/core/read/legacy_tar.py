@@ -15,9 +15,8 @@ pickles is read the restricted way (and scanned), and the binary parts are decod
 from __future__ import annotations
 
 import struct
-import tarfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.errors import ModelFileError
 from tui.core.model import DTYPE_SIZES, Finding
@@ -35,6 +34,9 @@ from tui.core.read.records import (
 from tui.core.read.source import fileobj
 from tui.core.read.unpickle import Unpickler
 
+if TYPE_CHECKING:
+    import tarfile
+
 MAX_RECORDS = 1_000_000
 
 
@@ -48,6 +50,8 @@ class TarModel:
 
 
 def is_tar(path: str) -> bool:
+    import tarfile  # only files that are neither zip nor safetensors get here
+
     try:
         with fileobj(path) as f, tarfile.open(fileobj=f, mode="r:"):
             return True
@@ -57,6 +61,8 @@ def is_tar(path: str) -> bool:
 
 def open_tar(path: str) -> tuple[TarModel, list[Finding]]:
     """The object with its tensors as records, every other pickle's read, and a note."""
+    import tarfile
+
     m = TarModel(b"", ReadResult(None, {}, [], [], {}, []))
     try:
         with fileobj(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:

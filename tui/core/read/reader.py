@@ -12,7 +12,7 @@ from typing import Any
 from tui.core.errors import ModelFileError, public
 from tui.core.human import plural
 from tui.core.model import Finding, ModelFile, ModuleNode, ValueNode, contiguous_stride
-from tui.core.read import dcp, source
+from tui.core.read import source
 from tui.core.read.build import TreeBuilder, rollup, value_tree
 from tui.core.read.containers import TorchSource, is_zip, open_pickle_stream, open_zip, read_zip
 from tui.core.read.probe import head_kind, read_head
@@ -302,6 +302,8 @@ def _flat_file(path: str, fmt: str, container: str, entries: list[STEntry], meta
 def _open_dir(path: str, key: str | None = None) -> ModelFile:
     """One model only when the folder is one: a DCP folder, an index, or exactly one
     weights file."""
+    from tui.core.read import dcp  # folders only (keeps it off a file's start-up)
+
     names = source.listdir(path)
     if dcp.is_dcp(names):  # .metadata + *.distcp: one model, whatever else sits beside it
         mf, checkpoint = dcp.open_dcp(path, key, PREFERRED_KEYS)

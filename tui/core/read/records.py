@@ -3,6 +3,7 @@ records of storages, tensors and parameters (no bytes, no torch)."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,6 +206,17 @@ def int_tuple(x: Any) -> tuple[int, ...]:
 
 
 MAX_COUNT = 1 << 63  # torch counts elements and offsets in int64
+
+
+def plain_ints(t: tuple) -> bool:
+    """A tuple of plain ints (as torch.save writes sizes and strides)."""
+    return not t or set(map(type, t)) == _INT
+
+
+def plain_shape(t: tuple) -> bool:
+    """A tuple of plain ints that shape_arg would take as it is (no conversion needed)."""
+    return not t or (set(map(type, t)) == _INT and min(t) >= 0 and max(t) < MAX_COUNT
+                     and math.prod(t) < MAX_COUNT)
 
 
 def count_arg(x: Any) -> int:

@@ -69,7 +69,7 @@ def _key(type_: str | None, state: Mapping, layouts: dict | None = None) -> tupl
             if v is None:
                 add(None)
             elif isinstance(v, dict):
-                add(tuple([(n, type(x)) for n, x in v.items()]))
+                add((tuple(v), tuple(map(type, v.values()))))
             else:
                 return None
     except (_Uncacheable, TypeError):

@@ -28,6 +28,7 @@ from tui.core.read.kinds import (
     sparse_record,
 )
 from tui.core.read.records import (
+    MAX_COUNT,
     STORAGE_DTYPES,
     TORCH_DTYPE_ALIASES,
     DType,
@@ -44,6 +45,8 @@ from tui.core.read.records import (
     count_arg,
     int_tuple,
     note_suspect,
+    plain_ints,
+    plain_shape,
     qualname,
     shape_arg,
 )
@@ -94,6 +97,16 @@ class _Restricted:
         return cls
 
     def persistent_load(self, pid: Any) -> Any:
+        # torch.save's own ids first (10,000 on a 10k-tensor file): checks at C speed.
+        if type(pid) is tuple and len(pid) == 5 and pid[0] == "storage":
+            _, stype, key, location, numel = pid
+            if (type(key) is str and type(location) is str and type(numel) is int
+                    and 0 <= numel < MAX_COUNT):
+                rec = self._storages.get(key)
+                if rec is None:
+                    dtype = stype.dtype if type(stype) is StorageType else "uint8"
+                    rec = self._storages[key] = StorageRec(key, dtype, location, numel)
+                return rec
         if not isinstance(pid, tuple) or not pid:
             raise pickle.UnpicklingError(f"unexpected persistent id {brief(pid)}")
         typename = pid[0].decode("latin-1") if isinstance(pid[0], bytes) else pid[0]
@@ -126,7 +139,17 @@ class _Restricted:
         return t
 
     def _make_recorders(self) -> dict[tuple[str, str], Any]:
+        tensors = self._tensors
+
         def v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+            # torch.save's common case, checked at C speed; anything else takes _tensor.
+            if (type(storage) is StorageRec and type(offset) is int and type(size) is tuple
+                    and type(stride) is tuple and 0 <= offset < MAX_COUNT
+                    and plain_shape(size) and plain_ints(stride)):
+                t = TensorRec(storage, offset, size, stride, bool(requires_grad), storage.dtype,
+                              index=len(tensors))
+                tensors.append(t)
+                return t
             return self._tensor(storage, offset, size, stride, requires_grad)
 
         def v1(storage, offset, size, stride):
@@ -142,7 +165,13 @@ class _Restricted:
                                 quantized=getattr(scheme, "name", str(scheme)),
                                 qparams=tuple(qparams[1:4]) if isinstance(qparams, tuple) else ())
 
+        params = self._params
+
         def param(data, requires_grad, hooks=None, state=None):
+            if type(data) is TensorRec and type(requires_grad) is bool:  # the common case
+                p = ParamRec(data, requires_grad, len(params))
+                params.append(p)
+                return p
             if isinstance(data, ParamRec):
                 data = data.data
             if not isinstance(data, TensorRec):
