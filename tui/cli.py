@@ -185,7 +185,7 @@ def _headless(args: argparse.Namespace) -> int:
     if args.json:
         from tui.core.report import to_json, write_json
 
-        doc = to_json(mf)
+        doc = to_json(mf, encoded=True)  # items as JSON text: no per-tensor dict
         if editor is not None and not editor.surgery.empty:  # --rename/--drop/--extract/--dtype
             from tui.core.surgery import preview
 
