@@ -142,3 +142,20 @@ def test_rollup_matches_adding_tensor_by_tensor():
     assert root.counts == want_root
     assert want_kid.nbytes == sum(int(math.prod(x.shape) * DTYPE_SIZES.get(x.dtype, 1))
                                   for _, x in kid.params)
+
+
+def test_finding_the_model_does_not_queue_a_vocabulary(monkeypatch):
+    """A checkpoint holding a tokenizer's vocabulary (200,000 str -> int) beside its
+    weights: the search for models looks at containers only (it used to queue every
+    int, and to pop the queue from the front: quadratic)."""
+    from tui.core.read import reader
+
+    looked: list[int] = []
+    real = reader.module_state
+    monkeypatch.setattr(reader, "module_state", lambda o: looked.append(1) or real(o))
+    rec = TensorRec(StorageRec("0", "float32", "cpu", 4), 0, (4,), (1,), False, "float32")
+    ckpt = {"model": {"w": rec}, "vocab": {f"tok{i}": i for i in range(200_000)},
+            "merges": [("a", "b")] * 10, "epoch": 3}
+    found = reader.find_models(ckpt)
+    assert [(c.key, c.kind) for c in found] == [("model", "state_dict")]
+    assert len(looked) < 50

@@ -6,6 +6,7 @@ import gc
 import math
 import os
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,13 +183,16 @@ def pick_default(candidates: list[Candidate]) -> Candidate:
     return max(candidates, key=lambda c: c.size)
 
 
+_LEAVES = (str, bytes, int, float, type(None))  # values that are never a model
+
+
 def find_models(obj: Any, max_depth: int = 3) -> list[Candidate]:
     """Modules and state_dicts in the object, breadth-first, the top one first."""
     out: list[Candidate] = []
     seen: set[int] = set()
-    queue: list[tuple[str, Any, int]] = [("", obj, 0)]
+    queue: deque[tuple[str, Any, int]] = deque([("", obj, 0)])
     while queue:
-        key, o, depth = queue.pop(0)
+        key, o, depth = queue.popleft()
         if id(o) in seen:
             continue
         seen.add(id(o))
@@ -202,6 +206,8 @@ def find_models(obj: Any, max_depth: int = 3) -> list[Candidate]:
             continue
         if isinstance(o, dict):
             for k, v in o.items():
+                if isinstance(v, _LEAVES):
+                    continue  # a vocabulary of 200,000 ints holds no model: don't queue them
                 if isinstance(k, str) and NOT_MODELS.search(k):
                     continue  # optimizer moments look like state_dicts but are not models
                 if isinstance(k, (str, int)):
