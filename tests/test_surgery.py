@@ -279,3 +279,21 @@ def test_legacy_source_cast_and_extract(tmp_path):
     assert type(torch.load(tmp_path / "l1.pth", weights_only=False)) is type(ref.layer1)
     with pytest.raises(ModelFileError, match="legacy-format"):
         _save(path, tmp_path / "f.pth", "full", dtype="float16")
+
+
+def test_save_summary_counts_what_is_written(tmp_path, capsys):
+    """After --extract/--drop the summary's parameter counts are those of the file written
+    (they were the whole model's: "5.8K of 37.7K trainable" for a frozen 12.9K layer)."""
+    from pathlib import Path
+
+    from tui.cli import main
+
+    src = str(Path(__file__).parent.parent / "sample_models" / "entire_model.pth")
+    assert main([src, "--extract", "layer1", "--save", str(tmp_path / "a.pth"),
+                 "--format", "state_dict"]) == 0
+    assert "(0 of 12.9K parameters trainable)" in capsys.readouterr().out
+    assert main([src, "--drop", "layer*", "--unfreeze", "sequential.*", "--save",
+                 str(tmp_path / "b.pth"), "--format", "state_dict"]) == 0
+    assert "(6.2K of 6.2K parameters trainable)" in capsys.readouterr().out
+    assert main([src, "--save", str(tmp_path / "c.pth"), "--format", "state_dict"]) == 0
+    assert "(5.8K of 37.7K parameters trainable)" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from tui.core import formats
 from tui.core.composition import devices
 from tui.core.errors import ModelFileError
 from tui.core.human import count, plural, size
-from tui.core.model import ModelFile
+from tui.core.model import Counts, ModelFile
 from tui.core.read.records import module_state
 from tui.core.read.source import is_url
 from tui.core.surgery import Surgery
@@ -292,13 +292,28 @@ def _whole_file(mf: ModelFile, patches: list[tuple[int, int]], label: str, cpu: 
                 lambda af, s, p: write_full.whole_file(af, mf, patches, s, p), after)
 
 
+def _written_counts(editor: Any) -> Counts:
+    """The parameter counts of what is written: the model's, or after --extract/--drop only
+    the parameters that still have a name in the output."""
+    surgery = getattr(editor, "surgery", None)
+    if surgery is None or not surgery.renames_names:
+        return editor.mf.totals
+    out = Counts()
+    for t in editor.mf.parameters():
+        if any(surgery.out_name(n) is not None for n in t.names):
+            out.numel += t.numel
+            out.tensors += 1
+            out.shift(t.requires_grad, t.numel, 1)
+    return out
+
+
 def summary(editor: Any, result: SaveResult, plan_hint: str = "add --freeze-plan") -> str:
     """One line: what changed, what was written, how big. `plan_hint`: how to ask for a
     freeze plan where the line is read (the CLI's flag, the dialog's checkbox)."""
     changed = editor.changed()
     froze = sum(1 for _, _, now in changed if now is False)
     unfroze = sum(1 for _, _, now in changed if now is True)
-    c = editor.mf.totals
+    c = _written_counts(editor)
     edits = (f"froze {froze:,}, unfroze {unfroze:,} tensor{'s' if froze + unfroze != 1 else ''}"
              if changed else "no requires_grad changes")
     known = c.trainable + c.frozen
