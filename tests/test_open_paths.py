@@ -2,7 +2,7 @@
 
 The unpickler's recorders take torch.save's common arguments through checks at C speed;
 anything else goes through the general conversion (`_tensor`, `count_arg`, …). The
-rollup sums a node's own parameters locally and merges Counts field by field.
+rollup merges Counts field by field (unrolled) and equals adding tensor by tensor.
 """
 
 from __future__ import annotations

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from math import prod
 from typing import Any
 
 from tui.core.human import plural
 from tui.core.model import (
-    DTYPE_SIZES,
     FLOATING,
     Counts,
     ModuleNode,
@@ -226,49 +224,19 @@ def rollup(root: ModuleNode) -> None:
         node.counts = Counts()
     for node in reversed(nodes):
         c = node.counts
-        if node.params:
-            _add_params(c, node, shared)
-        for _, t in node.buffers:
-            if len(t.names) > 1:
-                shared.setdefault(id(t), (t, [], True))[1].append(node)
-            else:
-                add_buffer(c, t, +1)
+        for group, is_buffer in ((node.params, False), (node.buffers, True)):
+            for _, t in group:
+                if len(t.names) > 1:
+                    shared.setdefault(id(t), (t, [], is_buffer))[1].append(node)
+                elif is_buffer:
+                    add_buffer(c, t, +1)
+                else:
+                    add_tensor(c, t, +1)
         if node.parent is not None:
             merge(node.parent.counts, c)
     for t, owners, is_buffer in shared.values():
         for n in ancestors_union(owners):
             (add_buffer if is_buffer else add_tensor)(n.counts, t, +1)
-
-
-def _add_params(c: Counts, node: ModuleNode, shared: dict) -> None:
-    """add_tensor over a node's own parameters, summed locally first (one of the hot
-    loops of opening a 10,000-tensor model)."""
-    numel = nbytes = tensors = trainable = trainable_t = frozen = frozen_t = unknown = 0
-    for _, t in node.params:
-        if len(t.names) > 1:
-            shared.setdefault(id(t), (t, [], False))[1].append(node)
-            continue
-        n = prod(t.shape)
-        numel += n
-        tensors += 1
-        nbytes += int(n * DTYPE_SIZES.get(t.dtype, 1))  # as TensorInfo.nbytes
-        rg = t.requires_grad
-        if rg is True:
-            trainable += n
-            trainable_t += 1
-        elif rg is False:
-            frozen += n
-            frozen_t += 1
-        else:
-            unknown += n
-    c.numel += numel
-    c.tensors += tensors
-    c.nbytes += nbytes
-    c.trainable += trainable
-    c.trainable_tensors += trainable_t
-    c.frozen += frozen
-    c.frozen_tensors += frozen_t
-    c.unknown += unknown
 
 
 def merge(into: Counts, c: Counts) -> None:
