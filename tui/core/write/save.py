@@ -22,6 +22,7 @@ from tui.core.composition import devices
 from tui.core.errors import ModelFileError
 from tui.core.human import count, plural, size
 from tui.core.model import Counts, ModelFile
+from tui.core.read.build import add_tensor
 from tui.core.read.records import module_state
 from tui.core.read.source import is_url
 from tui.core.surgery import Surgery
@@ -301,9 +302,7 @@ def _written_counts(editor: Any) -> Counts:
     out = Counts()
     for t in editor.mf.parameters():
         if any(surgery.out_name(n) is not None for n in t.names):
-            out.numel += t.numel
-            out.tensors += 1
-            out.shift(t.requires_grad, t.numel, 1)
+            add_tensor(out, t, +1)
     return out
 
 
