@@ -118,30 +118,30 @@ def _rnn_cell(get, d) -> str:
     return _fmt(s, d)
 
 
-def _embedding(get, d) -> str:
-    s = "{num_embeddings}, {embedding_dim}"
-    if get("padding_idx") is not None:
-        s += ", padding_idx={padding_idx}"
+def _norm_options(get) -> str:
+    """The max-norm options Embedding and EmbeddingBag both print, in torch's order."""
+    s = ""
     if get("max_norm") is not None:
         s += ", max_norm={max_norm}"
     if get("norm_type") != 2:
         s += ", norm_type={norm_type}"
     if get("scale_grad_by_freq") is not False:
         s += ", scale_grad_by_freq={scale_grad_by_freq}"
+    return s
+
+
+def _embedding(get, d) -> str:
+    s = "{num_embeddings}, {embedding_dim}"
+    if get("padding_idx") is not None:
+        s += ", padding_idx={padding_idx}"
+    s += _norm_options(get)
     if get("sparse") is not False:
         s += ", sparse=True"
     return _fmt(s, d)
 
 
 def _embedding_bag(get, d) -> str:
-    s = "{num_embeddings}, {embedding_dim}"
-    if get("max_norm") is not None:
-        s += ", max_norm={max_norm}"
-    if get("norm_type") != 2:
-        s += ", norm_type={norm_type}"
-    if get("scale_grad_by_freq") is not False:
-        s += ", scale_grad_by_freq={scale_grad_by_freq}"
-    s += ", mode={mode}"
+    s = "{num_embeddings}, {embedding_dim}" + _norm_options(get) + ", mode={mode}"
     if get("padding_idx") is not None:
         s += ", padding_idx={padding_idx}"
     return s.format_map(_Defaulting({k: py_repr(v) for k, v in d.items() if isinstance(k, str)}))
